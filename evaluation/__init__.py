@@ -1,0 +1,1 @@
+"""Evaluation of exported representations with disentanglement_lib's own metric functions."""

@@ -1,0 +1,103 @@
+"""Evaluation: dlib's ``evaluate_with_gin`` on TF2 — one representation × one metric config.
+
+    python -m evaluation.evaluate --representation_dir REP --output_dir OUT --gin_config METRIC.gin [...]
+
+Loads ``REP/tfhub`` (signature ``representation``) once, calls the dlib metric function bound to
+``evaluation.evaluation_fn`` unchanged, with dlib's own metric gin files, and writes ``OUT/results`` as dlib does
+(``json/evaluation_results.json``, ``aggregate/evaluation.json``, ...), atomically.
+"""
+
+import argparse
+import inspect
+import os
+import sys
+import time
+
+import gin
+import numpy as np
+import tensorflow as tf
+
+import submission.compat  # noqa: F401  (must precede dlib imports)
+# Importing dlib's metric modules registers their gin names (mig, dci, beta_vae_sklearn, ...), as dlib's
+# evaluate.py does.
+from disentanglement_lib.evaluation.metrics import beta_vae  # noqa: F401
+from disentanglement_lib.evaluation.metrics import dci  # noqa: F401
+from disentanglement_lib.evaluation.metrics import downstream_task  # noqa: F401
+from disentanglement_lib.evaluation.metrics import factor_vae  # noqa: F401
+from disentanglement_lib.evaluation.metrics import fairness  # noqa: F401
+from disentanglement_lib.evaluation.metrics import irs  # noqa: F401
+from disentanglement_lib.evaluation.metrics import mig  # noqa: F401
+from disentanglement_lib.evaluation.metrics import modularity_explicitness  # noqa: F401
+from disentanglement_lib.evaluation.metrics import reduced_downstream_task  # noqa: F401
+from disentanglement_lib.evaluation.metrics import sap_score  # noqa: F401
+from disentanglement_lib.evaluation.metrics import strong_downstream_task  # noqa: F401
+from disentanglement_lib.evaluation.metrics import unified_scores  # noqa: F401
+from disentanglement_lib.evaluation.metrics import unsupervised_metrics  # noqa: F401
+from submission import cli
+from submission.data import named_data
+from submission.errors import UserError
+from submission.postprocess import resolve_auto_dataset
+from submission.results import EXPORT_DIR, RESULTS_DIR, atomic_directory, check_output_dir, write_results
+
+
+def load_representation_function(representation_dir):
+  """numpy images [n, ...] → numpy codes [n, d] float32, through the exported ``representation`` signature."""
+  path = os.path.join(representation_dir, EXPORT_DIR)
+  if not os.path.isdir(path):
+    raise UserError(f"{path} does not exist: postprocess the model first (submission.postprocess)")
+  signature = tf.saved_model.load(path).signatures["representation"]
+
+  def representation_function(images):
+    return signature(images=tf.convert_to_tensor(images, tf.float32))["default"].numpy()
+
+  return representation_function
+
+
+def call_metric(evaluation_fn, data, representation_function, random_seed, artifact_dir):
+  """dlib's calling convention: ``artifact_dir`` only for metrics that accept it."""
+  parameters = inspect.signature(inspect.unwrap(evaluation_fn)).parameters
+  accepts_artifacts = "artifact_dir" in parameters or any(
+      p.kind == inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+  kwargs = {"artifact_dir": artifact_dir} if accepts_artifacts else {}
+  return evaluation_fn(data, representation_function, random_state=np.random.RandomState(random_seed), **kwargs)
+
+
+def evaluate_with_gin(representation_dir, output_dir, overwrite=False, gin_config_files=None, gin_bindings=None):
+  with cli.gin_config(gin_config_files, gin_bindings):
+    return evaluate(representation_dir, output_dir, overwrite)
+
+
+@gin.configurable("evaluation", denylist=["model_dir", "output_dir", "overwrite"])
+def evaluate(model_dir, output_dir, overwrite=False, evaluation_fn=gin.REQUIRED, random_seed=gin.REQUIRED,
+             name=""):
+  """dlib's ``evaluation`` configurable; ``model_dir`` is the representation directory, as in dlib."""
+  start = time.time()
+  check_output_dir(output_dir, overwrite)
+  resolve_auto_dataset(os.path.join(model_dir, RESULTS_DIR, "gin", "postprocess.gin"))
+  data = named_data.load()
+  representation_function = load_representation_function(model_dir)
+  artifact_dir = os.path.join(model_dir, "artifacts", name)
+  scores = dict(call_metric(evaluation_fn, data, representation_function, random_seed, artifact_dir))
+  scores["elapsed_time"] = time.time() - start
+  with atomic_directory(output_dir) as temporary:
+    write_results(os.path.join(temporary, RESULTS_DIR), "evaluation", scores, os.path.join(model_dir, RESULTS_DIR))
+  return scores
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description="Evaluate a representation with one dlib metric config.")
+  parser.add_argument("--representation_dir", required=True, help="a postprocess output directory")
+  parser.add_argument("--output_dir", required=True)
+  parser.add_argument("--gin_config", action="append", default=[])
+  parser.add_argument("--gin_bindings", action="append", default=[], nargs="+")
+  parser.add_argument("--overwrite", action="store_true")
+  args = parser.parse_args(argv)
+  bindings = [b for group in args.gin_bindings for b in group]
+  scores = cli.main_guard(evaluate_with_gin, args.representation_dir, args.output_dir, args.overwrite,
+                          args.gin_config, bindings)
+  for key, value in scores.items():
+    print(f"{key}: {value}")
+
+
+if __name__ == "__main__":
+  main(sys.argv[1:])

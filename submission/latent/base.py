@@ -1,0 +1,60 @@
+"""The interface every latent space implements.
+
+A model is encoder trunk → latent space → decoder. The latent space owns the encoder heads and everything that
+depends on the geometry of the code: how head outputs become posterior parameters, how to draw a
+reparameterised sample, the KL to its prior, the representation exported for the metrics, and prior samples.
+Samplers take an optional stateless seed (a [2] int tensor): training and the sampled representation pass one so
+runs are reproducible and resumable; ``None`` draws from TensorFlow's global generator.
+"""
+
+import keras
+import tensorflow as tf
+
+
+def standard_normal(shape, seed=None, dtype=tf.float32):
+  """N(0, I) draws, stateless when ``seed`` is given."""
+  if seed is None:
+    return tf.random.normal(shape, dtype=dtype)
+  return tf.random.stateless_normal(shape, seed=seed, dtype=dtype)
+
+
+def split_seed(seed, num):
+  """``num`` independent stateless seeds from one (or ``num`` Nones)."""
+  if seed is None:
+    return [None] * num
+  return tf.unstack(tf.random.experimental.stateless_split(seed, num))
+
+
+class LatentSpace(keras.layers.Layer):
+  """Base class. ``configure(num_latent)`` creates the heads; ``call(features)`` returns posterior params."""
+
+  def configure(self, num_latent):
+    raise NotImplementedError
+
+  @property
+  def code_size(self):
+    """Width of a latent vector as the decoder sees it (and as the representation is exported)."""
+    raise NotImplementedError
+
+  def sample(self, params, seed=None):
+    raise NotImplementedError
+
+  def kl(self, params):
+    """KL(q(z|x) ‖ p(z)) per example, shape [B]."""
+    raise NotImplementedError
+
+  def representation(self, params):
+    """The deterministic code exported by ``mean_representation``."""
+    raise NotImplementedError
+
+  def gaussian_encoder_outputs(self, params):
+    """(mean, logvar) for dlib's ``gaussian_encoder`` signature."""
+    raise NotImplementedError
+
+  def sample_prior(self, num, seed=None):
+    raise NotImplementedError
+
+  def summaries(self, params):
+    """Extra scalars worth logging (e.g. mean log t); a dict of batch means."""
+    del params
+    return {}

@@ -1,0 +1,7 @@
+"""Models, each a GaussianEncoderModel variant registered with gin under dlib's (or its paper's) name.
+
+Importing this package registers every model's configurable.
+"""
+
+from submission.models import annealed_vae, beta_tc_vae, beta_vae, dip_vae, factor_vae  # noqa: F401
+from submission.models.base import GaussianEncoderModel  # noqa: F401

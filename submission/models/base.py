@@ -1,0 +1,116 @@
+"""GaussianEncoderModel: the shared VAE objective, training step and export surface of every model.
+
+A model is encoder trunk → latent space → decoder (see ``submission.latent``). The base computes, like dlib's
+``BaseVAE.model_fn``:
+
+    reconstruction_loss = mean_b ℓ(x_b, dec(z_b)),   z_b ~ q(z | x_b)
+    kl_loss             = mean_b KL(q(z | x_b) ‖ p(z))
+    regularizer         = self.regularizer(kl_loss, params, z, step)      (each model's own)
+    loss                = reconstruction_loss + regularizer
+    elbo                = −(reconstruction_loss + kl_loss)                 (dlib reports the negative ELBO's negative)
+
+A subclass states only its regulariser (and, where it needs one, its latent space or an extra network).
+"""
+
+import tensorflow as tf
+
+from submission import architectures, losses, optimizers
+from submission.latent.gaussian import GaussianLatent
+
+
+class GaussianEncoderModel(tf.Module):
+  """Base of all models. Construct with hyper-parameters (gin), then ``build(observation_shape)``."""
+
+  # How far one training iteration advances the global step (FactorVAE may count two, as dlib does).
+  steps_per_iteration = 1
+
+  def make_latent_space(self):
+    """The latent space; the Gaussian unless a model says otherwise."""
+    return GaussianLatent(name="latent")
+
+  def build(self, observation_shape):
+    """Creates networks and optimizers; called once the data's shape is known."""
+    self.observation_shape = list(observation_shape)
+    self.num_latent, encoder_fn = architectures.encoder_settings()
+    self.encoder = encoder_fn()
+    self.latent = self.make_latent_space()
+    self.latent.configure(self.num_latent)
+    self.decoder = architectures.decoder_settings()(self.observation_shape)
+    self.optimizer = optimizers.make_vae_optimizer()
+    self._build_extra()
+    images = tf.zeros([1] + self.observation_shape)
+    params = self.encode(images)
+    self.decode(self.latent.sample(params))
+    self.optimizer.build(self.vae_variables)
+    return self
+
+  def _build_extra(self):
+    """Hook for models with extra networks or optimizers."""
+
+  @property
+  def vae_variables(self):
+    return self.encoder.trainable_variables + self.latent.trainable_variables + self.decoder.trainable_variables
+
+  # --- forward pieces -------------------------------------------------------------------------------------
+  def encode(self, images):
+    """Posterior parameters for a batch of images."""
+    return self.latent(self.encoder(images))
+
+  def decode(self, latent_vectors):
+    """Decoder logits, shape [B] + observation_shape."""
+    return self.decoder(latent_vectors)
+
+  def gaussian_encoder(self, images):
+    """dlib's (z_mean, z_logvar)."""
+    return self.latent.gaussian_encoder_outputs(self.encode(images))
+
+  def regularizer(self, kl_loss, params, z_sampled, step):
+    """The model's regulariser (a scalar); ``step`` is the global step as float32."""
+    raise NotImplementedError
+
+  # --- objective ------------------------------------------------------------------------------------------
+  def forward(self, images, seed, step):
+    """One pass: the loss terms (batch means) and the pieces later terms may need."""
+    params = self.encode(images)
+    z = self.latent.sample(params, seed)
+    reconstruction_loss = tf.reduce_mean(losses.make_reconstruction_loss(images, self.decode(z)))
+    kl_loss = tf.reduce_mean(self.latent.kl(params))
+    regularizer = self.regularizer(kl_loss, params, z, step)
+    terms = {
+        "reconstruction_loss": reconstruction_loss,
+        "elbo": -(reconstruction_loss + kl_loss),
+        "regularizer": regularizer,
+        "kl_loss": kl_loss,
+        "loss": reconstruction_loss + regularizer,
+    }
+    terms.update(self.latent.summaries(params))
+    return terms, params, z
+
+  def evaluation_terms(self, images, seed, step):
+    """The scalars averaged over the evaluation batches after training (dlib's EVAL metrics)."""
+    return self.forward(images, seed, step)[0]
+
+  def train_step(self, images, seed, step):
+    """One update. Returns the loss terms and ``finite``; a non-finite loss leaves every variable unchanged."""
+    with tf.GradientTape() as tape:
+      terms, _, _ = self.forward(images, seed, step)
+    variables = self.vae_variables
+    gradients = tape.gradient(terms["loss"], variables)
+    finite = tf.math.is_finite(terms["loss"])
+    apply_if_finite(finite, self.optimizer, gradients, variables)
+    terms["finite"] = finite
+    return terms
+
+  def checkpoint_items(self):
+    """Everything a checkpoint must hold to resume training exactly."""
+    return {"encoder": self.encoder, "latent": self.latent, "decoder": self.decoder, "optimizer": self.optimizer}
+
+
+def apply_if_finite(finite, optimizer, gradients, variables):
+  """Applies the update only when the loss was finite, so a NaN never reaches the weights."""
+
+  def apply():
+    optimizer.apply_gradients(zip(gradients, variables))
+    return tf.constant(True)
+
+  tf.cond(finite, apply, lambda: tf.constant(False))

@@ -1,0 +1,117 @@
+"""Postprocessing: dlib's ``postprocess_with_gin`` on TF2 — a trained model → its representation function.
+
+    python -m submission.postprocess --model_dir MODEL --output_dir OUT --gin_config FILE [--gin_bindings ...]
+
+Writes ``OUT/tfhub``, a SavedModel with one signature ``representation`` {images} → {default}, and
+``OUT/results`` (the model's results tree copied forward plus ``postprocess`` entries), atomically: the whole
+``OUT`` appears only when complete.
+
+``postprocess.postprocess_fn`` is ``@mean_representation`` or ``@sampled_representation``; both go through the
+model's own latent space (the model exports ``mean_representation`` / ``sampled_representation``), so a
+hyperspherical or gated model exports its own kind of code. Unlike dlib, which ignores it, the sampled
+representation is seeded by ``postprocess.random_seed``: the exported module carries a random generator
+initialised from it, so a freshly loaded module gives the same draws for the same sequence of calls.
+``dataset.name = "auto"`` is resolved from the model's train.gin and recorded in postprocess.gin (the data
+itself is not loaded: neither method needs it).
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import gin
+import tensorflow as tf
+
+from submission import cli
+from submission.data import named_data
+from submission.errors import UserError
+from submission.results import EXPORT_DIR, RESULTS_DIR, atomic_directory, check_output_dir, gin_value, write_results
+
+
+class Representation(tf.Module):
+  """The exported ``representation`` function around a loaded model."""
+
+  def __init__(self, model, transform, observation_shape, random_seed):
+    super().__init__(name="representation")
+    self.model = model
+    self.generator = tf.random.Generator.from_seed(random_seed)
+    self.transform = transform
+    spec = tf.TensorSpec([None] + list(observation_shape), tf.float32, name="images")
+    self.representation = tf.function(self._representation, input_signature=[spec])
+
+  def _representation(self, images):
+    return {"default": self.transform(self.model, images, self.generator)}
+
+
+@gin.configurable("mean_representation", allowlist=[])
+def mean_representation():
+  """The posterior's location (μ for Gaussians, μ_Z on the sphere, ...)."""
+  return lambda model, images, generator: model.mean_representation(images)["default"]
+
+
+@gin.configurable("sampled_representation", allowlist=[])
+def sampled_representation():
+  """One draw from the posterior per call, seeded by ``postprocess.random_seed``."""
+
+  def transform(model, images, generator):
+    return model.sampled_representation(images, generator.make_seeds(1)[:, 0])["default"]
+
+  return transform
+
+
+def resolve_auto_dataset(results_gin_file):
+  """dlib's ``dataset.name = "auto"``: the name recorded by the previous step, bound for this one."""
+  if gin.query_parameter("dataset.name") == "auto":
+    name = gin_value(results_gin_file, "dataset.name")
+    if name is None:
+      raise UserError(f"dataset.name is 'auto' but {results_gin_file} records no dataset.name")
+    with gin.unlock_config():
+      gin.bind_parameter("dataset.name", name)
+  return named_data.dataset_name()
+
+
+def observation_shape(loaded_model):
+  return loaded_model.signatures["gaussian_encoder"].structured_input_signature[1]["images"].shape[1:]
+
+
+def postprocess_with_gin(model_dir, output_dir, overwrite=False, gin_config_files=None, gin_bindings=None):
+  with cli.gin_config(gin_config_files, gin_bindings):
+    return postprocess(model_dir, output_dir, overwrite)
+
+
+@gin.configurable("postprocess", denylist=["model_dir", "output_dir", "overwrite"])
+def postprocess(model_dir, output_dir, overwrite=False, postprocess_fn=gin.REQUIRED, random_seed=gin.REQUIRED,
+                name=""):
+  """dlib's ``postprocess`` configurable. ``name`` is only recorded."""
+  del name
+  start = time.time()
+  module_path = os.path.join(model_dir, EXPORT_DIR)
+  if not os.path.isdir(module_path):
+    raise UserError(f"{module_path} does not exist: train the model first (submission.train)")
+  check_output_dir(output_dir, overwrite)
+  resolve_auto_dataset(os.path.join(model_dir, RESULTS_DIR, "gin", "train.gin"))
+  loaded = tf.saved_model.load(module_path)
+  module = Representation(loaded, postprocess_fn(), observation_shape(loaded), random_seed)
+  with atomic_directory(output_dir) as temporary:
+    tf.saved_model.save(module, os.path.join(temporary, EXPORT_DIR),
+                        signatures={"representation": module.representation})
+    write_results(os.path.join(temporary, RESULTS_DIR), "postprocess",
+                  {"elapsed_time": time.time() - start}, os.path.join(model_dir, RESULTS_DIR))
+  return output_dir
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description="Export a trained model's representation (dlib's postprocess).")
+  parser.add_argument("--model_dir", required=True)
+  parser.add_argument("--output_dir", required=True)
+  parser.add_argument("--gin_config", action="append", default=[])
+  parser.add_argument("--gin_bindings", action="append", default=[], nargs="+")
+  parser.add_argument("--overwrite", action="store_true")
+  args = parser.parse_args(argv)
+  bindings = [b for group in args.gin_bindings for b in group]
+  cli.main_guard(postprocess_with_gin, args.model_dir, args.output_dir, args.overwrite, args.gin_config, bindings)
+
+
+if __name__ == "__main__":
+  main(sys.argv[1:])

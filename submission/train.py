@@ -1,0 +1,236 @@
+"""Training: dlib's ``train_with_gin`` / ``model`` configurable on TF2, with checkpoints, resume and progress.
+
+    python -m submission.train --model_dir DIR --gin_config FILE [--gin_bindings B ...] [--overwrite] [--resume]
+
+Writes, as dlib does: ``DIR/tf_checkpoint`` (checkpoints and TensorBoard summaries), ``DIR/tfhub`` (the
+SavedModel, see ``submission.export``) and ``DIR/results/{gin,json,aggregate}`` with the train results
+(``reconstruction_loss``, ``elbo``, ``regularizer``, ``kl_loss``, ``loss`` averaged over ``model.eval_steps``
+batches after training, plus ``global_step``, ``elapsed_time``, ``uuid``).
+
+Reproducibility and resume: batch i of the input stream is drawn with ``RandomState([data_seed, i])`` and the
+model's noise at step s with a stateless seed folded from ``model.random_seed`` and s, so a run resumed from a
+checkpoint continues exactly as the uninterrupted run would.
+"""
+
+import argparse
+import os
+import shutil
+import sys
+import time
+
+import gin
+import keras
+import numpy as np
+import tensorflow as tf
+
+from submission import architectures, cli, export, losses, optimizers  # noqa: F401  (register configurables)
+from submission import models  # noqa: F401
+from submission.data import named_data
+from submission.errors import UserError
+from submission.results import EXPORT_DIR, RESULTS_DIR, check_output_dir, write_results
+
+CHECKPOINT_DIR = "tf_checkpoint"
+
+
+class TrainingDiverged(UserError):
+  """The loss became NaN or infinite."""
+
+
+@gin.configurable("train_loop")
+def loop_settings(checkpoint_every_steps=1000, log_every_steps=100, time_budget_seconds=None,
+                  prefetch_batches=4):
+  """Training-loop settings beyond dlib's (which had none): checkpoint and log intervals, a time budget."""
+  return dict(checkpoint_every_steps=checkpoint_every_steps, log_every_steps=log_every_steps,
+              time_budget_seconds=time_budget_seconds, prefetch_batches=prefetch_batches)
+
+
+def batch_dataset(data, batch_size, seed, first_batch=0, num_batches=None, prefetch=4):
+  """Whole batches drawn from a GroundTruthData (vectorised), float32, prefetched off the training thread."""
+  shape = [batch_size] + list(data.observation_shape)
+
+  def batches():
+    i = first_batch
+    while num_batches is None or i < first_batch + num_batches:
+      random_state = np.random.RandomState([seed % 2**32, i])
+      yield np.asarray(data.sample_observations(batch_size, random_state), dtype=np.float32)
+      i += 1
+
+  dataset = tf.data.Dataset.from_generator(batches, output_signature=tf.TensorSpec(shape, tf.float32))
+  return dataset.prefetch(prefetch)
+
+
+def describe_device():
+  gpus = tf.config.list_physical_devices("GPU")
+  for gpu in gpus:
+    tf.config.experimental.set_memory_growth(gpu, True)
+  return f"GPU ({', '.join(g.name for g in gpus)})" if gpus else "CPU"
+
+
+def train_with_gin(model_dir, overwrite=False, gin_config_files=None, gin_bindings=None, resume=False):
+  """Parses the gin config, trains, exports and writes results; the gin config is cleared afterwards."""
+  with cli.gin_config(gin_config_files, gin_bindings):
+    return train(model_dir, overwrite, resume=resume)
+
+
+@gin.configurable("model", denylist=["model_dir", "overwrite", "resume"])
+def train(model_dir, overwrite=False, model=gin.REQUIRED, training_steps=gin.REQUIRED, random_seed=gin.REQUIRED,
+          batch_size=gin.REQUIRED, eval_steps=1000, name="", model_num=None, resume=False):
+  """dlib's ``model`` configurable. ``name`` and ``model_num`` are only recorded, as in dlib."""
+  del name, model_num
+  start = time.time()
+  resuming = resume and os.path.isdir(model_dir)
+  if not resuming:
+    check_output_dir(model_dir, overwrite)
+  settings = loop_settings()
+  data = named_data.load()
+  if not resuming and os.path.exists(model_dir):
+    shutil.rmtree(model_dir)  # --overwrite: dlib deletes the old model directory
+  random_state = np.random.RandomState(random_seed)
+  train_seed, eval_seed = random_state.randint(2**32), random_state.randint(2**32)
+  keras.utils.set_random_seed(random_seed)
+  model.build(data.observation_shape)
+  print(f"[train] {type(model).__name__} on {named_data.dataset_name()} "
+        f"({'x'.join(map(str, data.observation_shape))}), {training_steps} steps, batch {batch_size}, "
+        f"device {describe_device()}", flush=True)
+
+  loop = TrainingLoop(model, model_dir, random_seed)
+  if resume:
+    loop.restore()
+  stream = batch_dataset(data, batch_size, train_seed, first_batch=loop.iteration(),
+                         prefetch=settings["prefetch_batches"])
+  loop.run(stream, training_steps, settings, start)
+
+  export.export_model(model, os.path.join(model_dir, EXPORT_DIR))
+  results = loop.evaluate(batch_dataset(data, batch_size, eval_seed, num_batches=eval_steps))
+  results["global_step"] = int(loop.global_step.numpy())
+  results["elapsed_time"] = time.time() - start
+  write_results(os.path.join(model_dir, RESULTS_DIR), "train", results)
+  print(f"[train] done in {results['elapsed_time']:.0f}s: " + format_terms(results), flush=True)
+  return results
+
+
+class TrainingLoop:
+  """Compiled training iterations, checkpoints, summaries and progress for one model."""
+
+  def __init__(self, model, model_dir, random_seed):
+    self.model = model
+    self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+    self.first_bad_step = tf.Variable(-1, dtype=tf.int64, trainable=False, name="first_bad_step")
+    self.base_seed = tf.constant([random_seed, 0x5EED], dtype=tf.int64)
+    self.checkpoint = tf.train.Checkpoint(global_step=self.global_step, **model.checkpoint_items())
+    self.checkpoint_dir = os.path.join(model_dir, CHECKPOINT_DIR)
+    self.manager = tf.train.CheckpointManager(self.checkpoint, self.checkpoint_dir, max_to_keep=1,
+                                              checkpoint_name="model.ckpt")
+    self.writer = None
+    self.train_iteration = tf.function(self._train_iteration)
+
+  def iteration(self):
+    return int(self.global_step.numpy()) // self.model.steps_per_iteration
+
+  def restore(self):
+    if self.manager.latest_checkpoint:
+      self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+      print(f"[train] resumed from {self.manager.latest_checkpoint} (step {int(self.global_step.numpy())})",
+            flush=True)
+
+  def step_seed(self, step):
+    return tf.random.experimental.stateless_fold_in(self.base_seed, step)
+
+  def _train_iteration(self, images):
+    step = self.global_step.read_value()
+    terms = self.model.train_step(images, self.step_seed(step), tf.cast(step, tf.float32))
+    newly_bad = tf.logical_and(tf.logical_not(terms.pop("finite")), self.first_bad_step < 0)
+    self.first_bad_step.assign(tf.where(newly_bad, step, self.first_bad_step))
+    self.global_step.assign_add(self.model.steps_per_iteration)
+    return terms
+
+  def check_finite(self):
+    bad = int(self.first_bad_step.numpy())
+    if bad >= 0:
+      kept = (f"the last good checkpoint ({self.manager.latest_checkpoint}) is kept"
+              if self.manager.latest_checkpoint else "no checkpoint had been written yet")
+      raise TrainingDiverged(f"training stopped: the loss became NaN or infinite at step {bad}; {kept}. "
+                             f"Lower the learning rate or check the data and the gin bindings.")
+
+  def save(self):
+    self.check_finite()
+    self.manager.save(checkpoint_number=self.global_step)
+
+  def log(self, terms, rate, eta, total):
+    step = int(self.global_step.numpy())
+    values = {k: float(v) for k, v in terms.items()}
+    if self.writer is None:
+      self.writer = tf.summary.create_file_writer(self.checkpoint_dir)
+    with self.writer.as_default(step=step):
+      for key, value in values.items():
+        tf.summary.scalar(key, value)
+      tf.summary.scalar("steps_per_second", rate)
+    print(f"[train] step {step}/{total} ({100. * step / total:.1f}%) {rate:.1f} steps/s "
+          f"ETA {format_duration(eta)} | {format_terms(values)}", flush=True)
+
+  def run(self, stream, training_steps, settings, start):
+    """Trains until ``training_steps``; checkpoints every N steps and at the end; honours a time budget."""
+    step = int(self.global_step.numpy())
+    if step >= training_steps:
+      return
+    log_every, checkpoint_every = settings["log_every_steps"], settings["checkpoint_every_steps"]
+    budget = settings["time_budget_seconds"]
+    window_start, window_step = time.time(), step
+    terms = None
+    for images in stream:
+      terms = self.train_iteration(images)
+      step += self.model.steps_per_iteration
+      if step // log_every != (step - self.model.steps_per_iteration) // log_every or step >= training_steps:
+        self.check_finite()
+        now = time.time()
+        rate = (step - window_step) / max(now - window_start, 1e-9)
+        self.log(terms, rate, (training_steps - step) / max(rate, 1e-9), training_steps)
+        window_start, window_step = now, step
+      if step // checkpoint_every != (step - self.model.steps_per_iteration) // checkpoint_every:
+        self.save()
+      if step >= training_steps:
+        break
+      if budget is not None and time.time() - start >= budget:
+        print(f"[train] time budget of {budget}s reached at step {step}; stopping early", flush=True)
+        break
+    self.save()
+
+  def evaluate(self, stream):
+    """Means of the model's evaluation terms over the evaluation batches (dlib's EVAL metrics)."""
+    step = tf.cast(self.global_step, tf.float32)
+
+    @tf.function
+    def evaluate_batch(images, index):
+      return self.model.evaluation_terms(images, self.step_seed(index), step)
+
+    sums, count = {}, 0
+    for index, images in enumerate(stream):
+      for key, value in evaluate_batch(images, tf.constant(-1 - index, tf.int64)).items():
+        sums[key] = sums.get(key, 0.) + float(value)
+      count += 1
+    return {key: value / max(count, 1) for key, value in sums.items()}
+
+
+def format_terms(values):
+  return " ".join(f"{k}={v:.4g}" for k, v in values.items() if isinstance(v, float))
+
+
+def format_duration(seconds):
+  seconds = int(seconds)
+  return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description="Train a model from gin configs (dlib's train step).")
+  parser.add_argument("--model_dir", required=True, help="output directory (dlib's model_dir)")
+  parser.add_argument("--gin_config", action="append", default=[], help="gin config file (repeatable)")
+  parser.add_argument("--gin_bindings", action="append", default=[], nargs="+", help="gin bindings")
+  parser.add_argument("--overwrite", action="store_true", help="replace an existing model_dir")
+  parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in model_dir")
+  args = parser.parse_args(argv)
+  bindings = [b for group in args.gin_bindings for b in group]
+  cli.main_guard(train_with_gin, args.model_dir, args.overwrite, args.gin_config, bindings, resume=args.resume)
+
+
+if __name__ == "__main__":
+  main(sys.argv[1:])
