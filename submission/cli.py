@@ -1,17 +1,23 @@
 """Shared command-line plumbing: gin parsing with one-line errors, and the error-to-exit-code rule."""
 
 import contextlib
+import os
 import sys
 
 import gin
 
 from submission.errors import UserError
 
+# gin ``include`` lines such as 'gin_configs/shared/dlib_study.gin' resolve from the repository root too.
+REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 
 @contextlib.contextmanager
 def gin_config(config_files=None, bindings=None):
   """Parses gin files and bindings into a clean config, clearing it again afterwards."""
   gin.clear_config()
+  if REPOSITORY_ROOT not in gin.config._LOCATION_PREFIXES:  # pylint: disable=protected-access
+    gin.add_config_file_search_path(REPOSITORY_ROOT)
   try:
     try:
       gin.parse_config_files_and_bindings(list(config_files or []), list(bindings or []))
@@ -23,7 +29,8 @@ def gin_config(config_files=None, bindings=None):
 
 
 def one_line(error):
-  return " ".join(str(error).split())
+  """The message on one line, without the "In call to configurable ..." trail gin appends."""
+  return " ".join(str(error).split("\n  In call to configurable")[0].split())
 
 
 def main_guard(function, *args, **kwargs):

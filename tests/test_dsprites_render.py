@@ -76,6 +76,8 @@ def test_scalar_arguments_broadcast_and_out_parameter():
     assert set(np.unique(out).tolist()) == {0, 1}
     with pytest.raises(ValueError):
         R.render_sprites(3, 1.0, 0.0, 0.5, 0.5)
+    with pytest.raises(ValueError):  # a non-contiguous ``out`` could not be written in place
+        R.render_sprites([0, 1], 1.0, 0.0, 0.5, 0.5, out=np.zeros((2, 64, 128), np.uint8)[:, :, ::2])
 
 
 def test_windowed_rendering_equals_full_canvas_reference():
@@ -336,6 +338,9 @@ def test_write_is_atomic_on_failure(tmp_path, monkeypatch):
     values = R._subgrid_possible_values([1, 3, 1, 2, 2, 2])
     R._write_npz(path, values, progress=False)
     before = open(path, "rb").read()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask  # normal permissions, not 0o600
 
     def failing_savez(*args, **kwargs):
         raise RuntimeError("interrupted")

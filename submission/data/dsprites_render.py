@@ -37,8 +37,8 @@ import contextlib
 import datetime
 import math
 import os
+import secrets
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -151,7 +151,7 @@ def render_sprites(shape_idx, scale, orientation, pos_x, pos_y, out=None):
         orientation: float array-like [N], radians; positive = clockwise on screen.
         pos_x: float array-like [N]; 0 -> centre on pixel column 16, 1 -> column 48.
         pos_y: float array-like [N]; 0 -> centre on pixel row 16 (top), 1 -> row 48.
-        out: optional uint8 array [N, 64, 64] to render into (it is overwritten).
+        out: optional C-contiguous uint8 array [N, 64, 64] to render into (overwritten).
     All arguments are broadcast against each other (scalars are allowed).
 
     Returns:
@@ -180,8 +180,8 @@ def render_sprites(shape_idx, scale, orientation, pos_x, pos_y, out=None):
     if out is None:
         out = np.zeros((n, size, size), dtype=np.uint8)
     else:
-        if out.shape != (n, size, size) or out.dtype != np.uint8:
-            raise ValueError("out must be uint8 of shape %s" % ((n, size, size),))
+        if out.shape != (n, size, size) or out.dtype != np.uint8 or not out.flags.c_contiguous:
+            raise ValueError("out must be a C-contiguous uint8 array of shape %s" % ((n, size, size),))
         out[...] = 0
     if n == 0:
         return out
@@ -314,8 +314,11 @@ def _write_npz(path, possible_values, chunk_size=8192, progress=True):
 
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".",
-                                    suffix=".tmp", dir=directory)
+    # Temporary file next to the target (same file system, so os.replace is atomic); created
+    # with mode 0o666 & ~umask like a normally written file (tempfile.mkstemp would give 0o600).
+    tmp_path = os.path.join(directory, ".%s.%d.%s.tmp" % (os.path.basename(path), os.getpid(),
+                                                          secrets.token_hex(4)))
+    fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     _log(progress, "writing %s" % path)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -1,0 +1,148 @@
+"""The whole dlib pipeline for one model: train → postprocess (mean) → evaluate → score table.
+
+    python -m submission.pipeline GIN_FILE [--dataset NAME] [--steps N] [--output DIR] [--metrics LIST]
+                                           [--resume] [--overwrite] [--time_budget S] [--gin_bindings B ...]
+
+(``./run_local.sh`` runs this after preparing the environment.) Layout under the output directory, as dlib's
+``dlib_reproduce`` writes it:
+
+    model/                          train step (tf_checkpoint/, tfhub/, results/)
+    postprocessed/mean/             representation (tfhub/, results/)
+    metrics/mean/<metric>/results/  one per metric config
+    scores.json, scores.csv         the score table
+
+Metrics are dlib's own ``unsupervised_study_v1`` metric configs, unchanged.
+"""
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import sys
+import time
+
+import submission.compat  # noqa: F401  (must precede dlib imports)
+from disentanglement_lib.utils import resources
+from evaluation import evaluate
+from submission import cli, postprocess, train
+from submission.data import named_data
+from submission.errors import UserError
+
+DEFAULT_METRICS = ("beta_vae_sklearn", "factor_vae_metric", "mig", "dci", "sap_score")
+METRIC_CONFIG_DIR = "config/unsupervised_study_v1/metric_configs"
+POSTPROCESS_CONFIG = "config/unsupervised_study_v1/postprocess_configs/mean.gin"
+# Keys of each metric's headline numbers, as dlib's functions return them.
+HEADLINE_KEYS = {
+    "beta_vae_sklearn": ("eval_accuracy",),
+    "factor_vae_metric": ("eval_accuracy",),
+    "mig": ("discrete_mig",),
+    "dci": ("disentanglement", "completeness", "informativeness_test"),
+    "sap_score": ("SAP_score",),
+    "modularity_explicitness": ("modularity_score", "explicitness_score_test"),
+    "unsupervised": ("gaussian_total_correlation", "mutual_info_score"),
+}
+
+
+def metric_config(metric):
+  path = resources.get_file(os.path.join(METRIC_CONFIG_DIR, metric + ".gin"))
+  if not os.path.exists(path):
+    known = sorted(f[:-4] for f in os.listdir(os.path.dirname(path)) if f.endswith(".gin"))
+    raise UserError(f"unknown metric {metric!r}; dlib's unsupervised_study_v1 has: {', '.join(known)}")
+  return path
+
+
+def run_pipeline(gin_file, output_dir, dataset=None, steps=None, metrics=DEFAULT_METRICS, resume=False,
+                 overwrite=False, time_budget=None, gin_bindings=(), metric_bindings=()):
+  """Runs every step not already complete; returns {metric: {key: value}}."""
+  if not os.path.isfile(gin_file):
+    raise UserError(f"gin config {gin_file} does not exist")
+  configs = {metric: metric_config(metric) for metric in metrics}
+  if os.path.exists(output_dir) and not (resume or overwrite):
+    raise UserError(f"output directory {output_dir} already exists; pass --resume to continue it or "
+                    f"--overwrite to replace it")
+  bindings = list(gin_bindings)
+  if dataset:
+    bindings.append(f"dataset.name = '{dataset}'")
+  if steps is not None:
+    bindings.append(f"model.training_steps = {int(steps)}")
+  if time_budget is not None:
+    bindings.append(f"train_loop.time_budget_seconds = {float(time_budget)}")
+
+  model_dir = os.path.join(output_dir, "model")
+  representation_dir = os.path.join(output_dir, "postprocessed", "mean")
+  if overwrite and os.path.exists(output_dir):
+    shutil.rmtree(output_dir)
+  trained = os.path.exists(os.path.join(model_dir, "results", "aggregate", "train.json"))
+  if not trained:
+    train.train_with_gin(model_dir, gin_config_files=[gin_file], gin_bindings=bindings, resume=resume)
+  if not os.path.isdir(representation_dir):
+    print("[postprocess] mean representation", flush=True)
+    postprocess.postprocess_with_gin(model_dir, representation_dir, gin_config_files=[resources.get_file(
+        POSTPROCESS_CONFIG)])
+
+  scores = {}
+  for index, (metric, config) in enumerate(configs.items(), 1):
+    metric_dir = os.path.join(output_dir, "metrics", "mean", metric)
+    results_file = os.path.join(metric_dir, "results", "json", "evaluation_results.json")
+    if not os.path.exists(results_file):
+      print(f"[evaluate {index}/{len(configs)}] {metric} ...", flush=True)
+      start = time.time()
+      evaluate.evaluate_with_gin(representation_dir, metric_dir, gin_config_files=[config],
+                                 gin_bindings=list(metric_bindings))
+      print(f"[evaluate {index}/{len(configs)}] {metric} done in {time.time() - start:.0f}s", flush=True)
+    with open(results_file) as f:
+      scores[metric] = json.load(f)
+  write_score_table(output_dir, scores)
+  return scores
+
+
+def headline(metric, values):
+  keys = HEADLINE_KEYS.get(metric) or [k for k, v in values.items() if isinstance(v, (int, float))
+                                       and k not in ("elapsed_time",)]
+  return {key: values[key] for key in keys if key in values}
+
+
+def write_score_table(output_dir, scores):
+  rows = [(metric, key, value) for metric, values in scores.items() for key, value in headline(metric, values).items()]
+  with open(os.path.join(output_dir, "scores.json"), "w") as f:
+    json.dump({metric: headline(metric, values) for metric, values in scores.items()}, f, indent=2)
+  with open(os.path.join(output_dir, "scores.csv"), "w", newline="") as f:
+    writer = csv.writer(f)
+    writer.writerow(["metric", "score", "value"])
+    writer.writerows(rows)
+  width = max([len(f"{m}.{k}") for m, k, _ in rows] + [10])
+  print("\n" + "score".ljust(width) + "  value")
+  print("-" * (width + 9))
+  for metric, key, value in rows:
+    print(f"{metric}.{key}".ljust(width) + f"  {value:.4f}")
+  print(f"\nscores written to {os.path.join(output_dir, 'scores.json')} and scores.csv")
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(
+      prog="run_local.sh", description="Train a model, export its mean representation and score it with "
+      "disentanglement_lib's metrics (dlib's unsupervised_study_v1 configs).")
+  parser.add_argument("gin_file", help="model config, e.g. gin_configs/deltavae.gin")
+  parser.add_argument("--dataset", help="override dataset.name (e.g. dsprites_full, cars3d, mpi3d_toy)")
+  parser.add_argument("--steps", type=int, help="override model.training_steps")
+  parser.add_argument("--output", help="output directory (default: output/<gin file name>)")
+  parser.add_argument("--metrics", default=",".join(DEFAULT_METRICS),
+                      help="comma-separated dlib metric config names (default: %(default)s)")
+  parser.add_argument("--resume", action="store_true", help="continue an interrupted run in the output directory")
+  parser.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+  parser.add_argument("--time_budget", type=float, help="stop training after this many seconds, then export")
+  parser.add_argument("--gin_bindings", nargs="+", action="append", default=[], help="extra model gin bindings")
+  parser.add_argument("--metric_bindings", nargs="+", action="append", default=[],
+                      help="extra gin bindings for every metric (e.g. mig.num_train=1000)")
+  args = parser.parse_args(argv)
+  output = args.output or os.path.join("output", os.path.splitext(os.path.basename(args.gin_file))[0])
+  metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+  cli.main_guard(run_pipeline, args.gin_file, output, dataset=args.dataset, steps=args.steps, metrics=metrics,
+                 resume=args.resume, overwrite=args.overwrite, time_budget=args.time_budget,
+                 gin_bindings=[b for g in args.gin_bindings for b in g],
+                 metric_bindings=[b for g in args.metric_bindings for b in g])
+
+
+if __name__ == "__main__":
+  main(sys.argv[1:])
