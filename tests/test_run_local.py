@@ -54,3 +54,30 @@ def test_run_local_help_and_bad_metric(tmp_path):
   assert bad.returncode == 2
   assert bad.stderr.strip().splitlines() == [bad.stderr.strip()] and "no_such_metric" in bad.stderr
   assert not os.path.exists(tmp_path / "x")
+
+
+def test_missing_dsprites_is_rendered_and_other_missing_data_named(tmp_path, monkeypatch, capsys):
+  import pytest  # pylint: disable=import-outside-toplevel
+  from submission import pipeline  # pylint: disable=import-outside-toplevel
+  from submission.data import dsprites_render, named_data  # pylint: disable=import-outside-toplevel
+  from submission.errors import UserError  # pylint: disable=import-outside-toplevel
+  monkeypatch.setenv("DISENTANGLEMENT_LIB_DATA", str(tmp_path))
+  rendered = []
+
+  def small_render(data_dir):  # the real call writes 3.1 GB; same code path, reduced grid
+    path = os.path.join(data_dir, dsprites_render.DSPRITES_FILE)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    dsprites_render._write_npz(path, dsprites_render._subgrid_possible_values([1, 3, 2, 2, 2, 2]), progress=False)
+    rendered.append(path)
+    return path
+
+  monkeypatch.setattr(dsprites_render, "write_dsprites_npz", small_render)
+  gin_file = os.path.join(REPOSITORY_ROOT, "gin_configs", "beta_vae.gin")
+  pipeline.ensure_dataset(gin_file, [])
+  assert rendered == [os.path.join(str(tmp_path), named_data.DSPRITES_FILE)]
+  assert "rendering dSprites" in capsys.readouterr().out
+  assert named_data.missing_paths("dsprites_full") == []
+  pipeline.ensure_dataset(gin_file, [])  # present now: nothing to do
+  assert len(rendered) == 1
+  with pytest.raises(UserError, match=os.path.join(str(tmp_path), "cars")):
+    pipeline.ensure_dataset(gin_file, ["dataset.name = 'cars3d'"])

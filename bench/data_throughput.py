@@ -1,0 +1,55 @@
+"""Observations per second when sampling batches from a loaded data set, as training does.
+
+  python bench/data_throughput.py NAME [--batch_size 64] [--seconds 3]
+
+Loads ``NAME`` through submission.data.named_data (from $DISENTANGLEMENT_LIB_DATA), then calls
+``sample_observations(batch_size, random_state)`` repeatedly for about ``--seconds`` and prints the load time,
+the batch dtype and shape, and, as its last line, ``observations_per_s=<x>``.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from submission import cli  # noqa: E402
+from submission.data import named_data  # noqa: E402
+
+
+def measure(name, batch_size=64, seconds=3.0, seed=0):
+  start = time.perf_counter()
+  data = named_data.load(name)
+  load_s = time.perf_counter() - start
+  rs = np.random.RandomState(seed)
+  batch = data.sample_observations(batch_size, rs)  # warm-up (first touch of the pages)
+  print(f"dataset={name} load_s={load_s:.1f} batch={batch.dtype}{list(batch.shape)}", flush=True)
+  batches = 0
+  start = time.perf_counter()
+  while True:
+    data.sample_observations(batch_size, rs)
+    batches += 1
+    elapsed = time.perf_counter() - start
+    if elapsed >= seconds:
+      break
+  rate = batches * batch_size / elapsed
+  print(f"batches={batches} seconds={elapsed:.2f} batches_per_s={batches / elapsed:.1f}")
+  print(f"observations_per_s={rate:.0f}")
+  return rate
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("name")
+  parser.add_argument("--batch_size", type=int, default=64)
+  parser.add_argument("--seconds", type=float, default=3.0)
+  args = parser.parse_args()
+  cli.main_guard(measure, args.name, args.batch_size, args.seconds)
+
+
+if __name__ == "__main__":
+  main()
