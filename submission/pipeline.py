@@ -9,6 +9,7 @@
     model/                          train step (tf_checkpoint/, tfhub/, results/)
     postprocessed/mean/             representation (tfhub/, results/)
     metrics/mean/<metric>/results/  one per metric config
+    visualizations/                 reconstructions, traversals (PNG, GIF), prior samples, training curves
     scores.json, scores.csv         the score table
 
 Metrics are dlib's own ``unsupervised_study_v1`` metric configs, unchanged.
@@ -24,7 +25,7 @@ import time
 
 import submission.compat  # noqa: F401  (must precede dlib imports)
 from disentanglement_lib.utils import resources
-from evaluation import evaluate
+from evaluation import evaluate, visualize
 from submission import cli, postprocess, train
 from submission.data import dsprites_render, named_data
 from submission.errors import UserError
@@ -42,6 +43,16 @@ HEADLINE_KEYS = {
     "modularity_explicitness": ("modularity_score", "explicitness_score_test"),
     "unsupervised": ("gaussian_total_correlation", "mutual_info_score"),
 }
+
+
+ENVIRONMENT_HELP = """environment variables:
+  DISENTANGLEMENT_LIB_DATA  where data sets are read (run_local.sh default: ./data); a missing dSprites file
+                            is rendered there, any other missing data set is an error naming the path
+  TF_CPP_MIN_LOG_LEVEL      TensorFlow's log level (run_local.sh default: 2, warnings and errors only)
+  CUDA_VISIBLE_DEVICES      which GPUs TensorFlow may use (training prints the device it uses)
+
+output: OUT/model, OUT/postprocessed/mean, OUT/metrics/mean/<metric>, OUT/visualizations,
+        OUT/scores.json and OUT/scores.csv (dlib's layout, see README)"""
 
 
 def metric_config(metric):
@@ -110,6 +121,10 @@ def run_pipeline(gin_file, output_dir, dataset=None, steps=None, metrics=DEFAULT
     with open(results_file) as f:
       scores[metric] = json.load(f)
   write_score_table(output_dir, scores)
+  pictures_dir = os.path.join(output_dir, "visualizations")
+  if not os.path.isdir(pictures_dir):
+    visualize.visualize(model_dir, pictures_dir)
+  print(f"pictures in {pictures_dir}: " + ", ".join(sorted(os.listdir(pictures_dir))))
   return scores
 
 
@@ -138,7 +153,8 @@ def write_score_table(output_dir, scores):
 def main(argv=None):
   parser = argparse.ArgumentParser(
       prog="run_local.sh", description="Train a model, export its mean representation and score it with "
-      "disentanglement_lib's metrics (dlib's unsupervised_study_v1 configs).")
+      "disentanglement_lib's metrics (dlib's unsupervised_study_v1 configs).",
+      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=ENVIRONMENT_HELP)
   parser.add_argument("gin_file", help="model config, e.g. gin_configs/deltavae.gin")
   parser.add_argument("--dataset", help="override dataset.name (e.g. dsprites_full, cars3d, mpi3d_toy)")
   parser.add_argument("--steps", type=int, help="override model.training_steps")

@@ -59,10 +59,14 @@ def batch_dataset(data, batch_size, seed, first_batch=0, num_batches=None, prefe
   return dataset.prefetch(prefetch)
 
 
-def describe_device():
+def configure_devices():
+  """Memory growth on every GPU (must run before TensorFlow initialises them); returns a description."""
   gpus = tf.config.list_physical_devices("GPU")
   for gpu in gpus:
-    tf.config.experimental.set_memory_growth(gpu, True)
+    try:
+      tf.config.experimental.set_memory_growth(gpu, True)
+    except RuntimeError:  # already initialised by an earlier step in this process: growth was set then
+      pass
   return f"GPU ({', '.join(g.name for g in gpus)})" if gpus else "CPU"
 
 
@@ -78,6 +82,7 @@ def train(model_dir, overwrite=False, model=gin.REQUIRED, training_steps=gin.REQ
   """dlib's ``model`` configurable. ``name`` and ``model_num`` are only recorded, as in dlib."""
   del name, model_num
   start = time.time()
+  device = configure_devices()
   resuming = resume and os.path.isdir(model_dir)
   if not resuming:
     check_output_dir(model_dir, overwrite)
@@ -91,7 +96,7 @@ def train(model_dir, overwrite=False, model=gin.REQUIRED, training_steps=gin.REQ
   model.build(data.observation_shape)
   print(f"[train] {type(model).__name__} on {named_data.dataset_name()} "
         f"({'x'.join(map(str, data.observation_shape))}), {training_steps} steps, batch {batch_size}, "
-        f"device {describe_device()}", flush=True)
+        f"device {device}", flush=True)
 
   loop = TrainingLoop(model, model_dir, random_seed)
   if resume:

@@ -35,6 +35,9 @@ def test_run_local_trains_exports_scores_and_resumes(tmp_path):
     rows = list(csv.DictReader(f))
   assert [(r["metric"], r["score"]) for r in rows] == [("mig", "discrete_mig"), ("sap_score", "SAP_score")]
   assert "mig.discrete_mig" in first.stdout and "sap_score.SAP_score" in first.stdout
+  pictures = os.listdir(os.path.join(output, "visualizations"))
+  assert {"reconstructions.png", "samples.png", "traversals.gif", "training_curves.png"} <= set(pictures)
+  assert "pictures in" in first.stdout
 
   again = run_local("gin_configs/beta_vae.gin", "--output", output, *TINY)
   assert again.returncode == 2 and again.stderr.strip().startswith("error: output directory")

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The AIcrowd entry point (NeurIPS 2019 Disentanglement Challenge convention; the grader runs it as
+# /home/aicrowd/run.sh inside the docker/ image): trains the model of a gin config on the challenge's data set and
+# writes what the grader reads,
+#   $AICROWD_OUTPUT_PATH/$AICROWD_EVALUATION_NAME/representation   the mean representation (postprocessed)
+#   $AICROWD_OUTPUT_PATH/$AICROWD_EVALUATION_NAME/model            the trained model
+# Score that output locally with:  .venv/bin/python -m evaluation.local_evaluation
+#
+# Environment (defaults in brackets; those of the challenge's starter kit where it had one):
+#   AICROWD_OUTPUT_PATH        output root                                  [./scratch/shared]
+#   AICROWD_EVALUATION_NAME    experiment directory under it                [experiment_name]
+#   AICROWD_DATASET_NAME       dataset.name to train on                     [the gin file's]
+#   DISENTANGLEMENT_LIB_DATA   where the data sets are                      [./data]
+#   AICROWD_IS_GRADING         1/true/yes: report progress with aicrowd_api (if installed); else silent
+#   SUBMISSION_GIN             model config                                 [gin_configs/deltavae.gin]
+#   SUBMISSION_GIN_BINDINGS    extra gin bindings, separated by newlines or ';', e.g.
+#                              "model.training_steps = 1000; model.batch_size = 32" (they override the above)
+#   SUBMISSION_TIME_BUDGET     seconds for the whole run; training stops early, leaving time to export
+#                              (unset: no budget)
+#   SUBMISSION_EXPORT_RESERVE  seconds of the budget kept for export and postprocessing
+#                              [10% of the budget, at least 60, at most 900; see submission/aicrowd.py]
+# The Python environment is the README's (.venv, created or reused by scripts/setup_env.sh), except inside the
+# docker/ images, which set SUBMISSION_IMAGE and were built with that same script.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+if [ -z "${SUBMISSION_IMAGE:-}" ]; then
+  "$repo/scripts/setup_env.sh"
+fi
+python="$repo/.venv/bin/python"
+if [ ! -x "$python" ]; then
+  echo "error: $python does not exist; run scripts/setup_env.sh (or rebuild the docker image)" >&2
+  exit 2
+fi
+export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"
+export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+export DISENTANGLEMENT_LIB_DATA="${DISENTANGLEMENT_LIB_DATA:-$repo/data}"
+export AICROWD_OUTPUT_PATH="${AICROWD_OUTPUT_PATH:-$repo/scratch/shared}"
+export AICROWD_EVALUATION_NAME="${AICROWD_EVALUATION_NAME:-experiment_name}"
+gin_file="${SUBMISSION_GIN:-$repo/gin_configs/deltavae.gin}"
+if [ ! -f "$gin_file" ] && [ -f "$repo/$gin_file" ]; then
+  gin_file="$repo/$gin_file"  # a path relative to the repository, e.g. gin_configs/beta_vae.gin
+fi
+experiment="$AICROWD_OUTPUT_PATH/$AICROWD_EVALUATION_NAME"
+
+aicrowd() { "$python" -m submission.aicrowd "$@"; }  # progress events, budget, dlib paths
+failed() {
+  local status=$?
+  aicrowd error "run.sh failed with exit status $status" || true
+  exit "$status"
+}
+trap failed ERR
+
+if [ ! -f "$gin_file" ]; then
+  echo "error: SUBMISSION_GIN: gin config $gin_file does not exist" >&2
+  aicrowd error "gin config $gin_file does not exist" || true
+  exit 2
+fi
+
+bindings=()
+if [ -n "${AICROWD_DATASET_NAME:-}" ]; then
+  bindings+=("dataset.name = '$AICROWD_DATASET_NAME'")
+fi
+if [ -n "${SUBMISSION_TIME_BUDGET:-}" ]; then
+  reserve=()
+  if [ -n "${SUBMISSION_EXPORT_RESERVE:-}" ]; then
+    reserve=(--reserve "$SUBMISSION_EXPORT_RESERVE")
+  fi
+  # SECONDS: what this script has spent so far (setting up), also taken from the budget.
+  budget="$(aicrowd budget "$SUBMISSION_TIME_BUDGET" "$SECONDS" "${reserve[@]}")"
+  echo "[run.sh] time budget ${SUBMISSION_TIME_BUDGET}s: training stops after ${budget}s, then exports"
+  bindings+=("train_loop.time_budget_seconds = $budget")
+fi
+if [ -n "${SUBMISSION_GIN_BINDINGS:-}" ]; then
+  bindings+=("${SUBMISSION_GIN_BINDINGS//;/$'\n'}")
+fi
+
+echo "[run.sh] training $gin_file into $experiment/model"
+aicrowd start
+aicrowd progress 0.0
+train_args=(--model_dir "$experiment/model" --overwrite --gin_config "$gin_file")
+if [ "${#bindings[@]}" -gt 0 ]; then
+  train_args+=(--gin_bindings "${bindings[@]}")
+fi
+"$python" -m submission.train "${train_args[@]}"
+aicrowd progress 0.9
+
+mean_gin="$(aicrowd dlib-config config/unsupervised_study_v1/postprocess_configs/mean.gin)"
+echo "[run.sh] mean representation into $experiment/representation"
+"$python" -m submission.postprocess --model_dir "$experiment/model" --output_dir "$experiment/representation" \
+  --overwrite --gin_config "$mean_gin"
+aicrowd progress 1.0
+echo "[run.sh] written: $experiment/representation (and $experiment/model)"
+aicrowd submit
