@@ -54,6 +54,20 @@ class LatentSpace(keras.layers.Layer):
   def sample_prior(self, num, seed=None):
     raise NotImplementedError
 
+  def training_params(self, params, seed=None):
+    """The posterior parameters the training objective uses; by default those of ``call``, unchanged.
+
+    A latent space whose parameters are random themselves (the L0 gates of ``latent.l0_gate``) draws them here,
+    stateless when ``seed`` is given; ``call`` then gives the deterministic version used for export.
+    """
+    del seed
+    return params
+
+  def penalty(self, params):
+    """A term the latent space adds to the model's regulariser (e.g. an L0 penalty on gates); 0 by default."""
+    del params
+    return tf.constant(0.)
+
   def summaries(self, params):
     """Extra scalars worth logging (e.g. mean log t); a dict of batch means."""
     del params

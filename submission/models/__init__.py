@@ -6,3 +6,4 @@ Importing this package registers every model's configurable.
 from submission.models import annealed_vae, beta_tc_vae, beta_vae, dip_vae, factor_vae  # noqa: F401
 from submission.models.base import GaussianEncoderModel  # noqa: F401
 from submission.models import deltavae  # noqa: F401
+from submission.models import pvae  # noqa: F401

@@ -6,16 +6,33 @@ A model is encoder trunk → latent space → decoder (see ``submission.latent``
     reconstruction_loss = mean_b ℓ(x_b, dec(z_b)),   z_b ~ q(z | x_b)
     kl_loss             = mean_b KL(q(z | x_b) ‖ p(z))
     regularizer         = self.regularizer(kl_loss, params, z, step)      (each model's own)
+                          + self.latent.penalty(params)                    (0 but for gated latent spaces)
     loss                = reconstruction_loss + regularizer
     elbo                = −(reconstruction_loss + kl_loss)                 (dlib reports the negative ELBO's negative)
 
 A subclass states only its regulariser (and, where it needs one, its latent space or an extra network).
 """
 
+import gin
 import tensorflow as tf
 
 from submission import architectures, losses, optimizers
+from submission.errors import UserError
+from submission.latent.base import LatentSpace
 from submission.latent.gaussian import GaussianLatent
+
+
+@gin.configurable("latent_space")
+def gaussian_latent_space(factory=None):
+  """The Gaussian models' latent space: dlib's unless gin names another Gaussian one, e.g.
+  ``latent_space.factory = @l0_gated_gaussian`` puts PVAE's L0 gates on ``vae``, ``beta_tc_vae``, ...
+  (``@name`` or ``@name()``)."""
+  if factory is None:
+    return GaussianLatent(name="latent")
+  space = factory if isinstance(factory, LatentSpace) else factory()
+  if not isinstance(space, LatentSpace):
+    raise UserError(f"latent_space.factory must name a latent space (e.g. @l0_gated_gaussian), got {space!r}")
+  return space
 
 
 class GaussianEncoderModel(tf.Module):
@@ -25,8 +42,8 @@ class GaussianEncoderModel(tf.Module):
   steps_per_iteration = 1
 
   def make_latent_space(self):
-    """The latent space; the Gaussian unless a model says otherwise."""
-    return GaussianLatent(name="latent")
+    """The latent space; ``latent_space`` (gin) unless a model says otherwise."""
+    return gaussian_latent_space()
 
   def build(self, observation_shape):
     """Creates networks and optimizers; called once the data's shape is known."""
@@ -71,11 +88,11 @@ class GaussianEncoderModel(tf.Module):
   # --- objective ------------------------------------------------------------------------------------------
   def forward(self, images, seed, step):
     """One pass: the loss terms (batch means) and the pieces later terms may need."""
-    params = self.encode(images)
+    params = self.latent.training_params(self.encode(images), seed)
     z = self.latent.sample(params, seed)
     reconstruction_loss = tf.reduce_mean(losses.make_reconstruction_loss(images, self.decode(z)))
     kl_loss = tf.reduce_mean(self.latent.kl(params))
-    regularizer = self.regularizer(kl_loss, params, z, step)
+    regularizer = self.regularizer(kl_loss, params, z, step) + self.latent.penalty(params)
     terms = {
         "reconstruction_loss": reconstruction_loss,
         "elbo": -(reconstruction_loss + kl_loss),
