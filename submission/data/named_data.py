@@ -334,3 +334,6 @@ def _check_dummy_data(paths):  # pylint: disable=unused-argument
 register("dummy_data", dummy_data.DummyData, factors=tuple((f"factor {i}", 5) for i in range(10)),
          observation_shape=[64, 64, 1], observation_dtype="float64",
          loader=_DLIB.format("DummyData: uniform noise, independent of the factors"), check=_check_dummy_data)
+
+# The project's own data sets register themselves when imported.
+from submission.data import correlated_ellipses  # noqa: E402,F401  pylint: disable=wrong-import-position

@@ -7,3 +7,4 @@ from submission.models import annealed_vae, beta_tc_vae, beta_vae, dip_vae, fact
 from submission.models.base import GaussianEncoderModel  # noqa: F401
 from submission.models import deltavae  # noqa: F401
 from submission.models import pvae  # noqa: F401
+from submission.models import chyvae  # noqa: F401
