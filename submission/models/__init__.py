@@ -8,3 +8,4 @@ from submission.models.base import GaussianEncoderModel  # noqa: F401
 from submission.models import deltavae  # noqa: F401
 from submission.models import pvae  # noqa: F401
 from submission.models import chyvae  # noqa: F401
+from submission.models import ervae  # noqa: F401
