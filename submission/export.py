@@ -27,6 +27,7 @@ class ExportedModel(tf.Module):
     self.encoder = model.encoder
     self.latent = model.latent
     self.decoder_network = model.decoder
+    self.decode = model.decode
     images = tf.TensorSpec([None] + list(model.observation_shape), tf.float32, name="images")
     latents = tf.TensorSpec([None, model.latent.code_size], tf.float32, name="latent_vectors")
     self.gaussian_encoder = tf.function(self._gaussian_encoder, input_signature=[images])
@@ -45,10 +46,10 @@ class ExportedModel(tf.Module):
     return {"mean": mean, "logvar": logvar}
 
   def _decoder(self, latent_vectors):
-    return {"images": self.decoder_network(latent_vectors)}
+    return {"images": self.decode(latent_vectors)}
 
   def _reconstructions(self, images):
-    return {"images": self.decoder_network(self.latent.sample(self._params(images)))}
+    return {"images": self.decode(self.latent.sample(self._params(images)))}
 
   def _mean_representation(self, images):
     return {"default": self.latent.representation(self._params(images))}

@@ -38,10 +38,12 @@ class TrainingDiverged(UserError):
 
 @gin.configurable("train_loop")
 def loop_settings(checkpoint_every_steps=1000, log_every_steps=100, time_budget_seconds=None,
-                  prefetch_batches=4):
-  """Training-loop settings beyond dlib's (which had none): checkpoint and log intervals, a time budget."""
+                  prefetch_batches=4, mixed_precision=False):
+  """Training-loop settings beyond dlib's (which had none): checkpoint and log intervals, a time budget, and
+  mixed precision (float16 compute in the networks; worth it on GPUs with tensor cores, not on CPUs)."""
   return dict(checkpoint_every_steps=checkpoint_every_steps, log_every_steps=log_every_steps,
-              time_budget_seconds=time_budget_seconds, prefetch_batches=prefetch_batches)
+              time_budget_seconds=time_budget_seconds, prefetch_batches=prefetch_batches,
+              mixed_precision=mixed_precision)
 
 
 def batch_dataset(data, batch_size, seed, first_batch=0, num_batches=None, prefetch=4):
@@ -93,7 +95,7 @@ def train(model_dir, overwrite=False, model=gin.REQUIRED, training_steps=gin.REQ
   random_state = np.random.RandomState(random_seed)
   train_seed, eval_seed = random_state.randint(2**32), random_state.randint(2**32)
   keras.utils.set_random_seed(random_seed)
-  model.build(data.observation_shape)
+  build_model(model, data.observation_shape, settings["mixed_precision"])
   print(f"[train] {type(model).__name__} on {named_data.dataset_name()} "
         f"({'x'.join(map(str, data.observation_shape))}), {training_steps} steps, batch {batch_size}, "
         f"device {device}", flush=True)
@@ -112,6 +114,17 @@ def train(model_dir, overwrite=False, model=gin.REQUIRED, training_steps=gin.REQ
   write_results(os.path.join(model_dir, RESULTS_DIR), "train", results)
   print(f"[train] done in {results['elapsed_time']:.0f}s: " + format_terms(results), flush=True)
   return results
+
+
+def build_model(model, observation_shape, mixed_precision=False):
+  """Builds the model, under Keras' mixed_float16 policy when asked (the policy is restored afterwards)."""
+  previous = keras.mixed_precision.dtype_policy()
+  if mixed_precision:
+    keras.mixed_precision.set_dtype_policy("mixed_float16")
+  try:
+    model.build(observation_shape)
+  finally:
+    keras.mixed_precision.set_dtype_policy(previous)
 
 
 class TrainingLoop:

@@ -223,3 +223,24 @@ def test_non_finite_loss_leaves_weights_unchanged():
   assert not bool(terms["finite"])
   for old, new in zip(before, model.vae_variables):
     np.testing.assert_array_equal(old, new.numpy())
+
+
+def test_mixed_precision_trains_with_float32_latent_maths(tmp_path):
+  from submission.train import build_model  # pylint: disable=import-outside-toplevel
+  images = tf.constant(RNG.uniform(size=(4, 4, 4, 1)).astype(np.float32))
+  with cli.gin_config(bindings=COMMON + MODEL_BINDINGS["factor_vae"]):
+    model = gin.query_parameter("model.model").scoped_configurable_fn()
+    build_model(model, [4, 4, 1], mixed_precision=True)
+    assert keras.mixed_precision.dtype_policy().name == "float32"  # restored after the build
+    assert model.decoder.layers[0].compute_dtype == "float16"
+    assert model.latent.means.compute_dtype == "float32"
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    params = model.encode(images)
+    assert params["mean"].dtype == tf.float32 and model.decode(params["mean"]).dtype == tf.float32
+    before = [v.numpy().copy() for v in model.vae_variables]
+    train_step = tf.function(model.train_step)
+    for step in range(3):
+      terms = train_step(images, tf.constant([step, 1], tf.int64), tf.constant(float(step)))
+      assert bool(terms["finite"]) and np.isfinite(float(terms["loss"]))
+  assert any(not np.array_equal(old, new.numpy()) for old, new in zip(before, model.vae_variables))
+  assert all(v.dtype == tf.float32 for v in model.vae_variables)

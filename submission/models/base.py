@@ -11,9 +11,16 @@ A model is encoder trunk → latent space → decoder (see ``submission.latent``
     elbo                = −(reconstruction_loss + kl_loss)                 (dlib reports the negative ELBO's negative)
 
 A subclass states only its regulariser (and, where it needs one, its latent space or an extra network).
+
+Mixed precision (``train_loop.mixed_precision``, off by default): networks built under Keras' ``mixed_float16``
+policy compute in float16, while the latent space (heads, sampling, KL) stays float32 and decoder logits are cast
+to float32 before the loss; optimizers are wrapped in a LossScaleOptimizer.
 """
 
+import contextlib
+
 import gin
+import keras
 import tensorflow as tf
 
 from submission import architectures, losses, optimizers
@@ -50,10 +57,11 @@ class GaussianEncoderModel(tf.Module):
     self.observation_shape = list(observation_shape)
     self.num_latent, encoder_fn = architectures.encoder_settings()
     self.encoder = encoder_fn()
-    self.latent = self.make_latent_space()
-    self.latent.configure(self.num_latent)
+    with float32_policy():
+      self.latent = self.make_latent_space()
+      self.latent.configure(self.num_latent)
     self.decoder = architectures.decoder_settings()(self.observation_shape)
-    self.optimizer = optimizers.make_vae_optimizer()
+    self.optimizer = with_loss_scaling(optimizers.make_vae_optimizer())
     self._build_extra()
     images = tf.zeros([1] + self.observation_shape)
     params = self.encode(images)
@@ -74,8 +82,8 @@ class GaussianEncoderModel(tf.Module):
     return self.latent(self.encoder(images))
 
   def decode(self, latent_vectors):
-    """Decoder logits, shape [B] + observation_shape."""
-    return self.decoder(latent_vectors)
+    """Decoder logits, shape [B] + observation_shape (float32 also under mixed precision)."""
+    return tf.cast(self.decoder(latent_vectors), tf.float32)
 
   def gaussian_encoder(self, images):
     """dlib's (z_mean, z_logvar)."""
@@ -111,8 +119,9 @@ class GaussianEncoderModel(tf.Module):
     """One update. Returns the loss terms and ``finite``; a non-finite loss leaves every variable unchanged."""
     with tf.GradientTape() as tape:
       terms, _, _ = self.forward(images, seed, step)
+      scaled_loss = self.optimizer.scale_loss(terms["loss"])
     variables = self.vae_variables
-    gradients = tape.gradient(terms["loss"], variables)
+    gradients = tape.gradient(scaled_loss, variables)
     finite = tf.math.is_finite(terms["loss"])
     apply_if_finite(finite, self.optimizer, gradients, variables)
     terms["finite"] = finite
@@ -121,6 +130,24 @@ class GaussianEncoderModel(tf.Module):
   def checkpoint_items(self):
     """Everything a checkpoint must hold to resume training exactly."""
     return {"encoder": self.encoder, "latent": self.latent, "decoder": self.decoder, "optimizer": self.optimizer}
+
+
+@contextlib.contextmanager
+def float32_policy():
+  """Layers created inside compute in float32 whatever the global policy (the latent space's maths)."""
+  previous = keras.mixed_precision.dtype_policy()
+  keras.mixed_precision.set_dtype_policy("float32")
+  try:
+    yield
+  finally:
+    keras.mixed_precision.set_dtype_policy(previous)
+
+
+def with_loss_scaling(optimizer):
+  """Wraps the optimizer in a LossScaleOptimizer under mixed precision (float16 gradients would underflow)."""
+  if keras.mixed_precision.dtype_policy().compute_dtype == "float16":
+    return keras.optimizers.LossScaleOptimizer(optimizer)
+  return optimizer
 
 
 def apply_if_finite(finite, optimizer, gradients, variables):

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from submission import architectures, optimizers
 from submission.latent.base import split_seed
-from submission.models.base import GaussianEncoderModel, apply_if_finite
+from submission.models.base import GaussianEncoderModel, apply_if_finite, with_loss_scaling
 
 _CLIP = 1e-6
 
@@ -44,12 +44,15 @@ class FactorVAE(GaussianEncoderModel):
 
   def _build_extra(self):
     self.discriminator = architectures.discriminator_settings()()
-    self.discriminator_optimizer = optimizers.make_discriminator_optimizer()
+    self.discriminator_optimizer = with_loss_scaling(optimizers.make_discriminator_optimizer())
     self.discriminator(tf.zeros([1, self.latent.code_size]))
     self.discriminator_optimizer.build(self.discriminator.trainable_variables)
 
+  def discriminator_logits(self, z):
+    return tf.cast(self.discriminator(z), tf.float32)
+
   def total_correlation(self, z):
-    logits = self.discriminator(z)
+    logits = self.discriminator_logits(z)
     return tf.reduce_mean(logits[:, 0] - logits[:, 1])
 
   def regularizer(self, kl_loss, params, z_sampled, step):
@@ -57,8 +60,8 @@ class FactorVAE(GaussianEncoderModel):
 
   def discriminator_loss(self, z, seed):
     """−(½ mean log p(z)_0 + ½ mean log p(z_shuffled)_1)."""
-    p_joint = discriminator_probabilities(self.discriminator(z))
-    p_marginals = discriminator_probabilities(self.discriminator(shuffle_codes(z, seed)))
+    p_joint = discriminator_probabilities(self.discriminator_logits(z))
+    p_marginals = discriminator_probabilities(self.discriminator_logits(shuffle_codes(z, seed)))
     return -(0.5 * tf.reduce_mean(tf.math.log(p_joint[:, 0])) + 0.5 * tf.reduce_mean(tf.math.log(p_marginals[:, 1])))
 
   def forward(self, images, seed, step):
@@ -71,10 +74,12 @@ class FactorVAE(GaussianEncoderModel):
     with tf.GradientTape(persistent=True) as tape:
       terms, _, z = self.forward(images, forward_seed, step)
       discriminator_loss = self.discriminator_loss(z, shuffle_seed)
+      scaled_vae_loss = self.optimizer.scale_loss(terms["loss"])
+      scaled_discriminator_loss = self.discriminator_optimizer.scale_loss(discriminator_loss)
     vae_variables = self.vae_variables
     discriminator_variables = self.discriminator.trainable_variables
-    vae_gradients = tape.gradient(terms["loss"], vae_variables)
-    discriminator_gradients = tape.gradient(discriminator_loss, discriminator_variables)
+    vae_gradients = tape.gradient(scaled_vae_loss, vae_variables)
+    discriminator_gradients = tape.gradient(scaled_discriminator_loss, discriminator_variables)
     del tape
     finite = tf.logical_and(tf.math.is_finite(terms["loss"]), tf.math.is_finite(discriminator_loss))
     apply_if_finite(finite, self.optimizer, vae_gradients, vae_variables)
