@@ -1,0 +1,358 @@
+"""Batch evaluation: every (representation × metric config) pair through ``evaluation.evaluate``, in parallel.
+
+    python -m evaluation.batch --representations GLOB [GLOB ...]
+                               [--metrics LIST | --metric_configs FILE [FILE ...]] [--metric_bindings B ...]
+                               [--output DIR] [--workers N] [--threads T]
+                               [--backend local|ray] [--address ADDR] [--gpus_per_task G]
+
+Each pair is evaluated by ``evaluation.evaluate.evaluate_with_gin``, which calls dlib's metric function with
+dlib's own metric config file, both unchanged. ``--metrics`` names configs of dlib's unsupervised_study_v1
+(default: the five the pipeline scores). ``--metric_configs`` takes any metric gin files instead; a metric's
+name is the file's base name, as in dlib.
+
+Layout (dlib's): a representation ``<X>/postprocessed/<p>`` is scored into ``<X>/metrics/<p>/<metric>/results``.
+A representation directory ``R`` that is not under a ``postprocessed`` directory is scored into
+``dirname(R)/metrics/basename(R)/<metric>``. With ``--output OUT`` the same tree is mirrored under OUT:
+``OUT/<X relative to the pattern's fixed prefix>/metrics/<p>/<metric>``, where the fixed prefix is the pattern
+up to its first wildcard (``runs/*/postprocessed/mean`` → ``OUT/<run>/metrics/mean/<metric>``). A pattern with no
+wildcard gives ``OUT/<basename X>/...``.
+
+Resume: a pair is skipped when ``results/json/evaluation_results.json`` exists and the configuration its
+evaluation recorded (dlib's operative config, ``results/gin/evaluation.gin``) equals the configuration it would
+get now. For every parameter recorded there, the value the current metric config and ``--metric_bindings`` would
+give it must be the same. That value is the bound one, or the function's default if nothing binds it, and
+``dataset.name = 'auto'`` is resolved as the evaluation resolves it. ``evaluation.name`` is not compared: it only
+names the artifact directory. Results written by ``submission.pipeline`` or by an earlier batch count the same
+way.
+
+Failures: a pair that fails (an exception, or a worker process that dies) writes ``<pair output>.error.json``
+with the representation, the metric, the error's type, message and traceback, and the path of
+``<pair output>.log``, which keeps the pair's stdout/stderr. The other pairs go on. The exit status is 1 if any
+pair failed, and the summary names each failure. A later success removes both files. On success the log is
+discarded.
+
+Reproducibility: before each pair the worker seeds NumPy's global generator with 0. Some sklearn estimators in
+dlib's metrics (dci's GradientBoostingClassifier, for example) are built without ``random_state`` and draw from
+it. Without the seed, a pair's numbers would depend on what its worker ran before. With it, one worker or many,
+the local backend or Ray, every pair gives the same numbers.
+"""
+
+import argparse
+import dataclasses
+import glob
+import os
+import sys
+import time
+
+from evaluation import workers
+from submission import cli
+from submission.errors import UserError
+
+RESULTS_FILE = os.path.join("results", "json", "evaluation_results.json")
+RECORDED_CONFIG = os.path.join("results", "gin", "evaluation.gin")
+WILDCARDS = "*?["
+# Recorded parameters that cannot change a score: evaluation.name only names the artifact directory (dlib_reproduce
+# sets it to the metric's name, submission.pipeline leaves it empty; either run's results count as complete).
+IGNORED_KEYS = frozenset({"evaluation.name"})
+# On a cluster with GPUs each evaluation asks for a quarter GPU by default: the encoding is the only GPU work,
+# and the rest (sklearn) is CPU-bound, so four evaluations share a device (TF allocates GPU memory on demand).
+DEFAULT_GPUS_PER_TASK = 0.25
+
+
+@dataclasses.dataclass(frozen=True)
+class Pair:
+  representation_dir: str
+  metric: str
+  config_files: tuple
+  bindings: tuple
+  output_dir: str
+
+  def describe(self):
+    return f"{self.metric} on {self.representation_dir}"
+
+  @property
+  def error_file(self):
+    return self.output_dir + ".error.json"
+
+  @property
+  def log_file(self):
+    return self.output_dir + ".log"
+
+
+# --- what to evaluate --------------------------------------------------------------------------------------------
+
+def fixed_prefix(pattern):
+  """The directories of ``pattern`` before its first component with a wildcard (the whole path if none has one)."""
+  parts = os.path.normpath(pattern).split(os.sep)
+  fixed = []
+  for part in parts:
+    if any(c in part for c in WILDCARDS):
+      return os.sep.join(fixed) or (os.sep if pattern.startswith(os.sep) else "."), True
+    fixed.append(part)
+  return os.sep.join(fixed), False
+
+
+def find_representations(patterns):
+  """[(representation_dir, fixed prefix of the pattern that found it, whether that pattern had a wildcard)]."""
+  found = {}
+  for pattern in patterns:
+    prefix, wild = fixed_prefix(pattern)
+    matches = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isdir(p))
+    if not matches:
+      raise UserError(f"--representations {pattern!r} matches no directory")
+    for path in matches:
+      found.setdefault(os.path.normpath(path), (os.path.normpath(prefix), wild))
+  return [(path, prefix, wild) for path, (prefix, wild) in sorted(found.items())]
+
+
+def layout(representation_dir):
+  """(X, p): the model directory and the postprocessing name of a representation directory, as dlib lays them."""
+  parent = os.path.dirname(os.path.abspath(representation_dir))
+  name = os.path.basename(os.path.normpath(representation_dir))
+  if os.path.basename(parent) == "postprocessed":
+    return os.path.dirname(parent), name
+  return parent, name
+
+
+def output_dir_for(representation_dir, metric, output_root=None, prefix=None, wild=False):
+  model_dir, postprocessing = layout(representation_dir)
+  if output_root:
+    prefix = os.path.abspath(prefix or ".")
+    inside = wild and model_dir != prefix and model_dir.startswith(prefix.rstrip(os.sep) + os.sep)
+    relative = os.path.relpath(model_dir, prefix) if inside else os.path.basename(model_dir)
+    model_dir = os.path.join(os.path.abspath(output_root), relative)
+  return os.path.join(model_dir, "metrics", postprocessing, metric)
+
+
+def metric_configs(metrics=None, config_files=None):
+  """{metric name: [gin file]} from dlib study metric names or from gin files (name = file base name)."""
+  if metrics and config_files:
+    raise UserError("give --metrics or --metric_configs, not both")
+  if config_files:
+    configs = {}
+    for path in config_files:
+      if not os.path.isfile(path):
+        raise UserError(f"metric config {path} does not exist")
+      name = os.path.splitext(os.path.basename(path))[0]
+      if name in configs:
+        raise UserError(f"two metric configs are named {name!r} ({configs[name][0]} and {path}); dlib names a "
+                        f"metric's output directory after its config file, so the names must differ")
+      configs[name] = [os.path.abspath(path)]
+    return configs
+  from submission import pipeline  # pylint: disable=import-outside-toplevel  (imports TensorFlow)
+  names = metrics or pipeline.DEFAULT_METRICS
+  return {name: [pipeline.metric_config(name)] for name in names}
+
+
+def make_pairs(representations, configs, bindings=(), output_root=None):
+  """Every (representation × metric config) pair; ``representations``: patterns or find_representations' list."""
+  if all(isinstance(r, str) for r in representations):
+    representations = find_representations(representations)
+  pairs, seen = [], {}
+  for representation_dir, prefix, wild in representations:
+    for metric, files in configs.items():
+      output_dir = output_dir_for(representation_dir, metric, output_root, prefix, wild)
+      if output_dir in seen:
+        raise UserError(f"{representation_dir} and {seen[output_dir]} would both write {output_dir}; "
+                        f"give --output a layout that keeps them apart or evaluate them separately")
+      seen[output_dir] = representation_dir
+      pairs.append(Pair(representation_dir, metric, tuple(files), tuple(bindings), output_dir))
+  return pairs
+
+
+# --- is a pair already complete for this config? --------------------------------------------------------------
+
+def parse_gin_text(text):
+  """{"scope/selector.param": value text} of a gin config string as gin writes it (continued lines joined)."""
+  values, key = {}, None
+  for line in text.splitlines():
+    if key is not None and line.startswith(" "):
+      values[key] = (values[key] + " " + line.strip()).strip()
+      continue
+    key = None
+    if line.startswith("#") or " = " not in line:
+      continue
+    name, value = line.split(" = ", 1)
+    key = name.strip()
+    values[key] = "" if value.strip() == "\\" else value.strip()
+  return values
+
+
+class ConfigComparer:
+  """The value text each evaluation parameter would have now, to compare with a pair's recorded config."""
+
+  def __init__(self, configs, bindings):
+    import gin  # pylint: disable=import-outside-toplevel
+    from evaluation import evaluate  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+    self.gin = gin
+    self.bound = {}
+    for metric, files in configs.items():
+      with cli.gin_config(files, bindings):  # a bad binding stops the batch here, before any work
+        self.bound[metric] = parse_gin_text(gin.config_str())
+    self.defaults = {}
+
+  def default_text(self, key):
+    """The text gin records for an unbound parameter: its default, as formatted by gin; None if unknown."""
+    if key not in self.defaults:
+      gin = self.gin
+      try:
+        # gin has no public "default of a parameter"; these are the calls its operative config uses.
+        parsed = gin.config.ParsedBindingKey.parse(key)
+        configurable = gin.config._REGISTRY[parsed.complete_selector]  # pylint: disable=protected-access
+        defaults = gin.config._get_default_configurable_parameter_values(  # pylint: disable=protected-access
+            configurable.wrapped, configurable.allowlist, configurable.denylist)
+        if parsed.arg_name not in defaults:
+          self.defaults[key] = None
+        else:
+          with cli.gin_config():
+            with gin.unlock_config():
+              gin.bind_parameter(key, defaults[parsed.arg_name])
+            self.defaults[key] = parse_gin_text(gin.config_str()).get(key)
+      except (ValueError, KeyError, AttributeError, TypeError):
+        self.defaults[key] = None
+    return self.defaults[key]
+
+  def current(self, pair):
+    """{key: text} bound now for this pair's metric, with dataset.name 'auto' resolved as evaluate resolves it."""
+    from submission.results import gin_value  # pylint: disable=import-outside-toplevel
+    values = dict(self.bound[pair.metric])
+    if values.get("dataset.name") == "'auto'":
+      recorded = os.path.join(pair.representation_dir, "results", "gin", "postprocess.gin")
+      name = gin_value(recorded, "dataset.name") if os.path.isfile(recorded) else None
+      values["dataset.name"] = repr(name) if name is not None else None
+    return values
+
+  def is_complete(self, pair):
+    recorded_file = os.path.join(pair.output_dir, RECORDED_CONFIG)
+    if not (os.path.isfile(os.path.join(pair.output_dir, RESULTS_FILE)) and os.path.isfile(recorded_file)):
+      return False
+    with open(recorded_file) as f:
+      recorded = parse_gin_text(f.read())
+    current = self.current(pair)
+    return all((current[key] if key in current else self.default_text(key)) == value
+               for key, value in recorded.items() if key not in IGNORED_KEYS)
+
+
+# --- one pair, in a worker --------------------------------------------------------------------------------------
+
+def evaluate_pair(pair):
+  """Worker side: evaluates one pair (replacing any incomplete or outdated output) and returns its scores."""
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from evaluation import evaluate  # pylint: disable=import-outside-toplevel
+  np.random.seed(0)  # see "Reproducibility" in the module docstring
+  print(f"[batch] {pair.describe()} -> {pair.output_dir}", flush=True)
+  scores = evaluate.evaluate_with_gin(pair.representation_dir, pair.output_dir, overwrite=True,
+                                      gin_config_files=list(pair.config_files), gin_bindings=list(pair.bindings))
+  return {key: (value.item() if hasattr(value, "item") else value) for key, value in scores.items()}
+
+
+def record_failure(pair, outcome):
+  error = dict(outcome["error"])
+  workers.write_json_atomically(pair.error_file, {
+      "representation_dir": pair.representation_dir, "metric": pair.metric,
+      "metric_config": list(pair.config_files), "metric_bindings": list(pair.bindings),
+      "output_dir": pair.output_dir, "log": pair.log_file if os.path.exists(pair.log_file) else None,
+      "seconds": outcome.get("seconds"), "time": time.strftime("%Y-%m-%d %H:%M:%S"), **error})
+
+
+# --- the batch ----------------------------------------------------------------------------------------------------
+
+def run_batch(pairs, backend, stream=None, comparer=None, label="batch"):
+  """Evaluates every pair not already complete; returns a summary dict (counts, failures, scores by pair)."""
+  stream = stream or sys.stderr
+  todo, skipped = [], []
+  for pair in pairs:
+    if comparer is not None and comparer.is_complete(pair):
+      skipped.append(pair)
+      workers.remove_if_exists(pair.error_file)
+    else:
+      todo.append(pair)
+  summary = {"pairs": len(pairs), "skipped": len(skipped), "evaluated": 0, "failed": 0, "failures": [],
+             "scores": {}, "seconds": 0.0, "pair_seconds": []}
+  start = time.time()
+  print(f"[{label}] {len(pairs)} pairs: {len(skipped)} already complete, {len(todo)} to evaluate"
+        + (f" ({backend.describe()})" if todo else ""), file=stream, flush=True)
+  progress = workers.Progress(label, len(pairs), skipped=len(skipped), stream=stream)
+  tasks = []
+  for pair in todo:
+    workers.remove_if_exists(pair.log_file)
+    tasks.append(workers.Task(evaluate_pair, pair, pair.log_file))
+  try:
+    for index, outcome in backend.run(tasks):
+      pair = todo[index]
+      summary["pair_seconds"].append(outcome.get("seconds", 0.0))
+      if outcome["status"] == "ok":
+        summary["evaluated"] += 1
+        summary["scores"][pair.output_dir] = outcome["result"]
+        workers.remove_if_exists(pair.error_file)
+        workers.remove_if_exists(pair.log_file)
+      else:
+        summary["failed"] += 1
+        record_failure(pair, outcome)
+        summary["failures"].append({"pair": pair.describe(), "error_file": pair.error_file,
+                                    "error": f"{outcome['error']['type']}: {outcome['error']['message']}"})
+      progress.update(outcome["status"], pair.describe())
+  finally:
+    progress.close()
+  summary["seconds"] = time.time() - start
+  return summary
+
+
+def print_summary(summary, label="batch", stream=None):
+  stream = stream or sys.stdout
+  print(f"[{label}] done in {workers.format_duration(summary['seconds'])}: {summary['pairs']} pairs, "
+        f"{summary['evaluated']} evaluated, {summary['skipped']} already complete, {summary['failed']} failed",
+        file=stream)
+  for failure in summary["failures"]:
+    print(f"[{label}] FAILED {failure['pair']}: {cli.one_line(failure['error'])[:300]} "
+          f"(details: {failure['error_file']})", file=stream)
+  stream.flush()
+
+
+def batch(representations, metrics=None, metric_config_files=None, metric_bindings=(), output=None, num_workers=None,
+          backend="local", address=None, threads=None, gpus_per_task=DEFAULT_GPUS_PER_TASK):
+  """The command: builds the pairs, checks the configs, runs the batch; returns the summary."""
+  found = find_representations(representations)  # before the configs, which import TensorFlow
+  configs = metric_configs(metrics, metric_config_files)
+  pairs = make_pairs(found, configs, metric_bindings, output)
+  comparer = ConfigComparer(configs, list(metric_bindings))
+  runner = workers.make_backend(backend, num_workers, address, threads, gpus_per_task)
+  try:
+    summary = run_batch(pairs, runner, comparer=comparer)
+  finally:
+    runner.close()
+  print_summary(summary)
+  return summary
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(
+      description="Evaluate every (representation × metric config) pair with disentanglement_lib's metrics; "
+      "resumable, failure-isolated, in parallel (local processes or a Ray cluster).")
+  parser.add_argument("--representations", nargs="+", required=True, metavar="GLOB",
+                      help="representation directories (postprocess outputs), as glob patterns ('**' recurses)")
+  group = parser.add_mutually_exclusive_group()
+  group.add_argument("--metrics", help="comma-separated dlib unsupervised_study_v1 metric config names "
+                     "(default: beta_vae_sklearn,factor_vae_metric,mig,dci,sap_score)")
+  group.add_argument("--metric_configs", nargs="+", metavar="FILE", help="metric gin files instead of --metrics")
+  parser.add_argument("--metric_bindings", nargs="+", action="append", default=[],
+                      help="extra gin bindings for every metric (e.g. 'mig.num_train = 1000')")
+  parser.add_argument("--output", help="mirror the metric outputs under this directory instead of writing them "
+                      "next to each representation")
+  parser.add_argument("--workers", type=int, help="parallel evaluations (local default 1; ray default: as many as "
+                      "the cluster's CPUs allow)")
+  parser.add_argument("--threads", type=int, help="threads per evaluation (default: cores // workers)")
+  parser.add_argument("--backend", choices=workers.BACKENDS, default="local")
+  parser.add_argument("--address", help="Ray cluster address (default: start a local Ray instance)")
+  parser.add_argument("--gpus_per_task", type=float, default=DEFAULT_GPUS_PER_TASK,
+                      help="GPUs each evaluation asks Ray for when the cluster has GPUs (default %(default)s)")
+  args = parser.parse_args(argv)
+  metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+  summary = cli.main_guard(batch, args.representations, metrics, args.metric_configs,
+                           [b for group in args.metric_bindings for b in group], args.output, args.workers,
+                           args.backend, args.address, args.threads, args.gpus_per_task)
+  sys.exit(1 if summary["failed"] else 0)
+
+
+if __name__ == "__main__":
+  main(sys.argv[1:])

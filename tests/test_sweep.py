@@ -1,0 +1,204 @@
+"""Sweeps: the study file's shape and numbering (= dlib's), a tiny sweep run end to end, killed, and resumed."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import gin
+import pytest
+
+from conftest import REPOSITORY_ROOT, TINY_BINDINGS, run_python
+from disentanglement_lib.config.unsupervised_study_v1 import sweep as dlib_sweep
+from evaluation import batch, sweep
+from submission import cli, pipeline, train  # noqa: F401  (train registers the model configurables)
+from submission.errors import UserError
+
+STUDY_FILE = os.path.join(REPOSITORY_ROOT, "gin_configs", "sweeps", "unsupervised_study_v1.toml")
+FAST_ARCHITECTURE = ["encoder.encoder_fn = @test_encoder", "decoder.decoder_fn = @test_decoder",
+                     "encoder.num_latent = 4"]
+
+# 2 models × 2 seeds on dummy_data, a few steps each, scored with one cheap metric; plus one point whose data set
+# does not exist (model_num 10), which must fail alone.
+TINY_SWEEP = f"""
+name = "tiny"
+metrics = ["mig"]
+metric_bindings = ["mig.num_train = 100"]
+bindings = {json.dumps(TINY_BINDINGS + FAST_ARCHITECTURE)}
+
+[[grid]]
+datasets = ["dummy_data"]
+seeds = 2
+
+[[grid.models]]
+gin = "gin_configs/beta_vae.gin"
+sweep = {{ "vae.beta" = [2.0] }}
+
+[[grid.models]]
+gin = "gin_configs/beta_tc_vae.gin"
+sweep = {{ "beta_tc_vae.beta" = [3.0] }}
+
+[[grid]]
+first_model_num = 10
+datasets = ["no_such_data"]
+seeds = [0]
+
+[[grid.models]]
+gin = "gin_configs/beta_vae.gin"
+"""
+
+
+def read_json(path):
+  with open(path) as f:
+    return json.load(f)
+
+
+def test_study_file_has_dlibs_shape_and_numbering():
+  settings, points = sweep.load_sweep(STUDY_FILE)
+  assert settings["metrics"] == sorted(os.path.splitext(f)[0] for f in os.listdir(os.path.dirname(
+      pipeline.metric_config("mig"))) if f.endswith(".gin"))  # all 9 study metric configs
+  dlib_points = [p for p in points if p["model_num"] < 12600]
+  assert [p["model_num"] for p in dlib_points] == list(range(12600))  # 7 data sets × 6 models × 6 values × 50 seeds
+  project_points = [p for p in points if p["model_num"] >= 12600]
+  assert len(project_points) == 4 * 7 * 6 * 50  # deltavae, chyvae, pvae, ervae
+  assert [p["model_num"] for p in project_points] == list(range(12600, 12600 + len(project_points)))
+  for model_num in (0, 49, 50, 299, 300, 650, 1000, 1234, 1600, 1799, 1800, 5432, 9000, 12599):
+    dlib_bindings, _ = dlib_sweep.UnsupervisedStudyV1().get_model_config(model_num)
+    point = points[model_num]
+    assert f"model.model_num = {model_num}" in point["bindings"]
+    config = effective_config(point)
+    for binding in dlib_bindings:  # dlib's model <model_num> and ours bind every one of dlib's keys alike
+      key, value = binding.split(" = ", 1)
+      assert same_value(config.get(key), value), (model_num, binding, config.get(key))
+  for point in project_points[::50]:  # every hyper-parameter value of this project's models is a valid gin binding
+    config = effective_config(point)
+    swept = point["bindings"][-4]
+    assert config[swept.split(" = ")[0]] == swept.split(" = ")[1]
+    assert config["model.batch_size"] == "64" and config["model.training_steps"] == "300000"
+
+
+def effective_config(point):
+  """{key: gin text} that the point's gin file plus its bindings bind."""
+  with cli.gin_config([sweep.resolve_gin_file(point["gin_file"])], point["bindings"]):
+    return batch.parse_gin_text(gin.config_str())
+
+
+def same_value(mine, theirs):
+  if mine is None:
+    return False
+  try:
+    return float(mine) == float(theirs)
+  except ValueError:
+    return mine.strip("'\"") == theirs.strip("'\"")
+
+
+def test_sweep_values_become_gin_literals_and_dlib_configs_resolve():
+  assert [sweep.gin_literal(v) for v in (1.0, 10, "i", "@vae()", True, [1, "a"])] == [
+      "1.0", "10", "'i'", "@vae()", "True", "[1, 'a']"]
+  shared = sweep.resolve_gin_file("dlib:config/unsupervised_study_v1/model_configs/shared.gin")
+  assert shared.endswith(os.path.join("unsupervised_study_v1", "model_configs", "shared.gin"))
+  assert sweep.resolve_gin_file("gin_configs/beta_vae.gin") == os.path.join(REPOSITORY_ROOT, "gin_configs",
+                                                                            "beta_vae.gin")
+  points = [{"model_num": n} for n in (0, 1, 2, 5, 7)]
+  assert [p["model_num"] for p in sweep.select_points(points, "0,2-5")] == [0, 2, 5]
+  with pytest.raises(UserError, match="selects no point"):
+    sweep.select_points(points, "100-200")
+
+
+def test_sweep_default_metrics_are_the_pipelines():
+  assert sweep._default_metrics() == list(pipeline.DEFAULT_METRICS)  # pylint: disable=protected-access
+
+
+def test_bad_sweep_files_are_one_clear_error(tmp_path):
+  bad = tmp_path / "bad.toml"
+  for text, message in ((TINY_SWEEP.replace("seeds = 2", "seedz = 2"), "unknown key"),
+                        (TINY_SWEEP.replace("gin_configs/beta_vae.gin", "gin_configs/nope.gin"), "does not exist"),
+                        (TINY_SWEEP.replace("[[grid]]\nfirst_model_num = 10", "[[grid]]\nfirst_model_num = 1"),
+                         "model_num 1 is already used"),
+                        ("grid = 3", "at least one"), ("x = [", "not valid TOML")):
+    bad.write_text(text)
+    with pytest.raises(UserError, match=message):
+      sweep.load_sweep(str(bad))
+  missing = tmp_path / "missing.toml"
+  result = run_python(["-m", "evaluation.sweep", str(missing)])
+  assert result.returncode == 2 and result.stderr.strip() == f"error: sweep file {missing} does not exist"
+
+
+def test_a_point_started_with_other_settings_is_not_touched(tmp_path):
+  sweep_file = tmp_path / "tiny.toml"
+  sweep_file.write_text(TINY_SWEEP)
+  output = tmp_path / "out"
+  (output / "0").mkdir(parents=True)
+  (output / "0" / "sweep_point.json").write_text(json.dumps({"gin_file": "gin_configs/beta_vae.gin",
+                                                             "bindings": ["vae.beta = 16.0"], "metric_bindings": []}))
+  summary = sweep.run_sweep(str(sweep_file), output=str(output), points_spec="0")  # nothing is dispatched
+  assert (summary["points"], summary["failed"], summary["completed"]) == (1, 1, 0)
+  error = read_json(output / "0.error.json")
+  assert error["type"] == "UserError" and "was started with bindings" in error["message"]
+  assert sorted(os.listdir(output / "0")) == ["sweep_point.json"]
+
+
+def wait_for(path, process, timeout=600):
+  deadline = time.time() + timeout
+  while time.time() < deadline and not os.path.exists(path):
+    assert process.poll() is None, "the sweep ended before its first point completed"
+    time.sleep(0.05)
+  assert os.path.exists(path)
+
+
+def test_tiny_sweep_runs_end_to_end_and_resumes_after_being_killed(tmp_path):
+  sweep_file = tmp_path / "tiny.toml"
+  sweep_file.write_text(TINY_SWEEP)
+  output = tmp_path / "out"
+  command = [sys.executable, "-m", "evaluation.sweep", str(sweep_file), "--output", str(output)]
+  env = dict(os.environ, PYTHONPATH=REPOSITORY_ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+
+  # Run 1, one worker: killed (the coordinator and its worker, SIGKILL) as soon as point 0 is complete.
+  process = subprocess.Popen(command + ["--workers", "1"], cwd=REPOSITORY_ROOT, env=env, start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  try:
+    wait_for(output / "0" / "scores.json", process)
+  finally:
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+  assert not os.path.exists(output / "3" / "scores.json")
+  first = {"uuid": read_json(output / "0" / "model" / "results" / "json" / "train_results.json")["uuid"],
+           "scores_mtime": os.stat(output / "0" / "scores.json").st_mtime_ns,
+           "metric_uuid": read_json(output / "0" / "metrics" / "mean" / "mig" / "results" / "json" /
+                                    "evaluation_results.json")["uuid"]}
+
+  # Run 2, two workers: the completed point is skipped, the others run, the bad one fails alone.
+  resumed = run_python(["-m", "evaluation.sweep", str(sweep_file), "--output", str(output), "--workers", "2"])
+  assert resumed.returncode == 1, resumed.stderr
+  assert "5 points, 3 completed, 1 already complete, 1 failed" in resumed.stdout
+  assert "FAILED point 10" in resumed.stdout and "no_such_data" in resumed.stdout
+  assert read_json(output / "0" / "model" / "results" / "json" / "train_results.json")["uuid"] == first["uuid"]
+  assert os.stat(output / "0" / "scores.json").st_mtime_ns == first["scores_mtime"]
+  assert read_json(output / "0" / "metrics" / "mean" / "mig" / "results" / "json" /
+                   "evaluation_results.json")["uuid"] == first["metric_uuid"]
+  error = read_json(output / "10.error.json")
+  assert error["type"] == "UserError" and "no_such_data" in error["message"]
+
+  # Every point in dlib's layout, trained with its own model, seed and number.
+  expected = {0: ("beta_vae", 0, "vae.beta", "2.0"), 1: ("beta_vae", 1, "vae.beta", "2.0"),
+              2: ("beta_tc_vae", 0, "beta_tc_vae.beta", "3.0"), 3: ("beta_tc_vae", 1, "beta_tc_vae.beta", "3.0")}
+  for model_num, (name, seed, key, value) in expected.items():
+    point = output / str(model_num)
+    train_config = read_json(point / "model" / "results" / "json" / "train_config.json")
+    assert train_config["model.name"] == f"'{name}'" and train_config["model.random_seed"] == str(seed)
+    assert train_config["model.model_num"] == str(model_num) and train_config[key] == value
+    assert train_config["dataset.name"] == "'dummy_data'"
+    assert os.path.isdir(point / "postprocessed" / "mean" / "tfhub")
+    aggregate = read_json(point / "metrics" / "mean" / "mig" / "results" / "aggregate" / "evaluation.json")
+    assert aggregate["train_config.model.model_num"] == str(model_num)
+    assert "discrete_mig" in read_json(point / "scores.json")["mig"]
+    assert read_json(point / "sweep_point.json")["bindings"][-3:] == [
+        "dataset.name = 'dummy_data'", f"model.random_seed = {seed}", f"model.model_num = {model_num}"]
+    assert os.path.exists(str(point) + ".log")
+
+  # Run 3: nothing left to do (the failed point is left out), so no worker starts.
+  again = run_python(["-m", "evaluation.sweep", str(sweep_file), "--output", str(output), "--points", "0-3"])
+  assert again.returncode == 0, again.stderr
+  assert "4 points, 0 completed, 4 already complete, 0 failed" in again.stdout
