@@ -14,13 +14,13 @@ Writes (PREFIX defaults to ``DIR/aggregated_results``):
                   column per headline score, one row per data set, a violin per model with its runs as dots.
 """
 
-import argparse
 import glob
 import json
 import os
 import sys
 
 from submission import cli
+from submission.atomic import atomic_path
 from submission.errors import UserError
 
 PATTERN = os.path.join("**", "results", "aggregate", "evaluation.json")
@@ -95,9 +95,8 @@ def table(rows):
 
 
 def write_atomically(path, write):
-  temporary = f"{path}.partial-{os.getpid()}"
-  write(temporary)
-  os.replace(temporary, path)
+  with atomic_path(path) as temporary:
+    write(temporary)
 
 
 def headline_scores(records):
@@ -174,7 +173,7 @@ def aggregate(directory, output=None):
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(description="Gather every results/aggregate/evaluation.json under DIR into one "
+  parser = cli.ArgumentParser(description="Gather every results/aggregate/evaluation.json under DIR into one "
                                    "table (dlib's aggregated JSON and a CSV) and plot the score distributions.")
   parser.add_argument("directory")
   parser.add_argument("--output", help="path prefix of the outputs (default: DIR/aggregated_results)")

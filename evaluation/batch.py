@@ -37,7 +37,6 @@ it. Without the seed, a pair's numbers would depend on what its worker ran befor
 the local backend or Ray, every pair gives the same numbers.
 """
 
-import argparse
 import dataclasses
 import glob
 import os
@@ -162,22 +161,6 @@ def make_pairs(representations, configs, bindings=(), output_root=None):
 
 # --- is a pair already complete for this config? --------------------------------------------------------------
 
-def parse_gin_text(text):
-  """{"scope/selector.param": value text} of a gin config string as gin writes it (continued lines joined)."""
-  values, key = {}, None
-  for line in text.splitlines():
-    if key is not None and line.startswith(" "):
-      values[key] = (values[key] + " " + line.strip()).strip()
-      continue
-    key = None
-    if line.startswith("#") or " = " not in line:
-      continue
-    name, value = line.split(" = ", 1)
-    key = name.strip()
-    values[key] = "" if value.strip() == "\\" else value.strip()
-  return values
-
-
 class ConfigComparer:
   """The value text each evaluation parameter would have now, to compare with a pair's recorded config."""
 
@@ -188,7 +171,7 @@ class ConfigComparer:
     self.bound = {}
     for metric, files in configs.items():
       with cli.gin_config(files, bindings):  # a bad binding stops the batch here, before any work
-        self.bound[metric] = parse_gin_text(gin.config_str())
+        self.bound[metric] = cli.parse_gin_text(gin.config_str())
     self.defaults = {}
 
   def default_text(self, key):
@@ -207,7 +190,7 @@ class ConfigComparer:
           with cli.gin_config():
             with gin.unlock_config():
               gin.bind_parameter(key, defaults[parsed.arg_name])
-            self.defaults[key] = parse_gin_text(gin.config_str()).get(key)
+            self.defaults[key] = cli.parse_gin_text(gin.config_str()).get(key)
       except (ValueError, KeyError, AttributeError, TypeError):
         self.defaults[key] = None
     return self.defaults[key]
@@ -227,7 +210,7 @@ class ConfigComparer:
     if not (os.path.isfile(os.path.join(pair.output_dir, RESULTS_FILE)) and os.path.isfile(recorded_file)):
       return False
     with open(recorded_file) as f:
-      recorded = parse_gin_text(f.read())
+      recorded = cli.parse_gin_text(f.read())
     current = self.current(pair)
     return all((current[key] if key in current else self.default_text(key)) == value
                for key, value in recorded.items() if key not in IGNORED_KEYS)
@@ -300,7 +283,7 @@ def run_batch(pairs, backend, stream=None, comparer=None, label="batch"):
 
 def print_summary(summary, label="batch", stream=None):
   stream = stream or sys.stdout
-  print(f"[{label}] done in {workers.format_duration(summary['seconds'])}: {summary['pairs']} pairs, "
+  print(f"[{label}] done in {cli.format_duration(summary['seconds'])}: {summary['pairs']} pairs, "
         f"{summary['evaluated']} evaluated, {summary['skipped']} already complete, {summary['failed']} failed",
         file=stream)
   for failure in summary["failures"]:
@@ -326,7 +309,7 @@ def batch(representations, metrics=None, metric_config_files=None, metric_bindin
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(
+  parser = cli.ArgumentParser(
       description="Evaluate every (representation × metric config) pair with disentanglement_lib's metrics; "
       "resumable, failure-isolated, in parallel (local processes or a Ray cluster).")
   parser.add_argument("--representations", nargs="+", required=True, metavar="GLOB",
@@ -349,7 +332,7 @@ def main(argv=None):
   args = parser.parse_args(argv)
   metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
   summary = cli.main_guard(batch, args.representations, metrics, args.metric_configs,
-                           [b for group in args.metric_bindings for b in group], args.output, args.workers,
+                           cli.flatten(args.metric_bindings), args.output, args.workers,
                            args.backend, args.address, args.threads, args.gpus_per_task)
   sys.exit(1 if summary["failed"] else 0)
 

@@ -7,7 +7,6 @@ Loads ``REP/tfhub`` (signature ``representation``) once, calls the dlib metric f
 (``json/evaluation_results.json``, ``aggregate/evaluation.json``, ...), atomically.
 """
 
-import argparse
 import inspect
 import os
 import sys
@@ -40,17 +39,34 @@ from submission.postprocess import resolve_auto_dataset
 from submission.results import EXPORT_DIR, RESULTS_DIR, atomic_directory, check_output_dir, write_results
 
 
-def load_representation_function(representation_dir):
-  """numpy images [n, ...] → numpy codes [n, d] float32, through the exported ``representation`` signature."""
+def load_representation_signature(representation_dir):
+  """The exported ``representation`` signature of a postprocess output directory."""
   path = os.path.join(representation_dir, EXPORT_DIR)
   if not os.path.isdir(path):
     raise UserError(f"{path} does not exist: postprocess the model first (submission.postprocess)")
-  signature = tf.saved_model.load(path).signatures["representation"]
+  signatures = tf.saved_model.load(path).signatures
+  if "representation" not in signatures:
+    raise UserError(f"{path} has no 'representation' signature (it has {', '.join(sorted(signatures))}): pass a "
+                    f"postprocess output directory, e.g. OUT/postprocessed/mean, not the model")
+  return signatures["representation"]
+
+
+def representation_function_of(signature, observation_shape=None):
+  """numpy images [n, ...] → numpy codes [n, d] float32. With ``observation_shape`` (the data's), a
+  representation made for images of another shape is refused."""
+  expected = list(signature.structured_input_signature[1]["images"].shape[1:])
+  if observation_shape is not None and list(observation_shape) != expected:
+    raise UserError(f"the representation takes images of shape {expected}, but the data set's are "
+                    f"{list(observation_shape)}; check dataset.name")
 
   def representation_function(images):
     return signature(images=tf.convert_to_tensor(images, tf.float32))["default"].numpy()
 
   return representation_function
+
+
+def load_representation_function(representation_dir, observation_shape=None):
+  return representation_function_of(load_representation_signature(representation_dir), observation_shape)
 
 
 def call_metric(evaluation_fn, data, representation_function, random_seed, artifact_dir):
@@ -73,9 +89,10 @@ def evaluate(model_dir, output_dir, overwrite=False, evaluation_fn=gin.REQUIRED,
   """dlib's ``evaluation`` configurable; ``model_dir`` is the representation directory, as in dlib."""
   start = time.time()
   check_output_dir(output_dir, overwrite)
+  signature = load_representation_signature(model_dir)  # before a data set of gigabytes is loaded
   resolve_auto_dataset(os.path.join(model_dir, RESULTS_DIR, "gin", "postprocess.gin"))
   data = named_data.load()
-  representation_function = load_representation_function(model_dir)
+  representation_function = representation_function_of(signature, data.observation_shape)
   artifact_dir = os.path.join(model_dir, "artifacts", name)
   scores = dict(call_metric(evaluation_fn, data, representation_function, random_seed, artifact_dir))
   scores["elapsed_time"] = time.time() - start
@@ -85,16 +102,13 @@ def evaluate(model_dir, output_dir, overwrite=False, evaluation_fn=gin.REQUIRED,
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(description="Evaluate a representation with one dlib metric config.")
+  parser = cli.ArgumentParser(description="Evaluate a representation with one dlib metric config.")
   parser.add_argument("--representation_dir", required=True, help="a postprocess output directory")
   parser.add_argument("--output_dir", required=True)
-  parser.add_argument("--gin_config", action="append", default=[])
-  parser.add_argument("--gin_bindings", action="append", default=[], nargs="+")
-  parser.add_argument("--overwrite", action="store_true")
+  cli.add_gin_arguments(parser, "output_dir")
   args = parser.parse_args(argv)
-  bindings = [b for group in args.gin_bindings for b in group]
   scores = cli.main_guard(evaluate_with_gin, args.representation_dir, args.output_dir, args.overwrite,
-                          args.gin_config, bindings)
+                          args.gin_config, cli.gin_bindings(args))
   for key, value in scores.items():
     print(f"{key}: {value}")
 

@@ -23,7 +23,6 @@ As the NeurIPS 2019 Disentanglement Challenge starter kit's ``local_evaluation.p
 ``dci.num_train=1000``); results computed that way are not comparable with the challenge's.
 """
 
-import argparse
 import json
 import os
 import sys
@@ -109,7 +108,7 @@ def local_evaluation(representation_dir=None, dataset=None, output_file=None, me
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(
+  parser = cli.ArgumentParser(
       description="Score a submission's representation with the challenge's metrics (FactorVAE, DCI, SAP, MIG, "
       "IRS) as the starter kit's local_evaluation.py does.")
   parser.add_argument("--representation", help="representation directory (default: "
@@ -123,7 +122,7 @@ def main(argv=None):
   args = parser.parse_args(argv)
   metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
   cli.main_guard(local_evaluation, args.representation, args.dataset, args.output,
-                 [b for group in args.metric_bindings for b in group], metrics)
+                 cli.flatten(args.metric_bindings), metrics)
 
 
 if __name__ == "__main__":

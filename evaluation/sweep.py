@@ -48,7 +48,6 @@ the others go on. The exit status is 1 if any point failed. On a Ray cluster wit
 ``--gpus_per_task`` GPUs (default 1).
 """
 
-import argparse
 import itertools
 import json
 import os
@@ -310,7 +309,7 @@ def run_sweep(sweep_file, output=None, backend="local", address=None, num_worker
     progress.close()
     if runner is not None:
       runner.close()
-  print(f"[sweep] done in {workers.format_duration(time.time() - start)}: {summary['points']} points, "
+  print(f"[sweep] done in {cli.format_duration(time.time() - start)}: {summary['points']} points, "
         f"{summary['completed']} completed, {summary['skipped']} already complete, {summary['failed']} failed")
   for failed in summary["failures"]:
     print(f"[sweep] FAILED point {failed['point']}: {cli.one_line(failed['error'])[:300]} "
@@ -320,7 +319,7 @@ def run_sweep(sweep_file, output=None, backend="local", address=None, num_worker
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(
+  parser = cli.ArgumentParser(
       description="Run a hyper-parameter sweep (models × hyper-parameters × seeds × data sets): each point "
       "trains, postprocesses and evaluates into <output>/<model_num>; resumable and failure-isolated.")
   parser.add_argument("sweep_file", help="TOML sweep file, e.g. gin_configs/sweeps/unsupervised_study_v1.toml")

@@ -46,7 +46,6 @@ the manifold; traversals then run on the exact manifold (the start is projected 
 prior never passes the test (all draws of norm 1 ± 0.05 has probability ~0).
 """
 
-import argparse
 import math
 import os
 import sys
@@ -396,7 +395,7 @@ def visualize(model_dir, output_dir=None, num_images=16, seed=0, num_traversal_i
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(description="Pictures of a trained model: reconstructions, latent traversals "
+  parser = cli.ArgumentParser(description="Pictures of a trained model: reconstructions, latent traversals "
                                    "(PNG grids and a GIF), prior samples and training curves.")
   parser.add_argument("model_dir", help="a trained model directory (the train step's output, e.g. output/X/model)")
   parser.add_argument("--out", help="output directory (default: MODEL_DIR/../visualizations)")

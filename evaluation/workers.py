@@ -38,6 +38,8 @@ import time
 import traceback
 from typing import Any, Callable, Optional
 
+from submission import cli
+from submission.atomic import atomic_file
 from submission.errors import UserError
 
 REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -129,11 +131,8 @@ def run_isolated(task):
 
 def write_json_atomically(path, value):
   """Writes ``value`` as JSON through a temporary file and a rename, so a reader never sees half a file."""
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  temporary = f"{path}.partial-{os.getpid()}"
-  with open(temporary, "w") as f:
+  with atomic_file(path) as f:
     json.dump(value, f, indent=2)
-  os.replace(temporary, path)
 
 
 def remove_if_exists(path):
@@ -400,11 +399,6 @@ def make_backend(name, workers=None, address=None, threads=None, gpus_per_task=1
 # Progress over tasks, on stderr.
 # ---------------------------------------------------------------------------------------------------------------
 
-def format_duration(seconds):
-  seconds = int(round(seconds))
-  return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-
-
 class Progress:
   """A plain-text bar over tasks with counts and ETA. On a terminal it redraws one line; elsewhere one line per task.
 
@@ -433,12 +427,12 @@ class Progress:
     ran = self.counts["ok"] + self.counts["failed"]
     elapsed = time.time() - self.start
     remaining = self.total - self.done
-    eta = format_duration(elapsed / ran * remaining) if ran and remaining else ("0:00:00" if not remaining else "?")
+    eta = cli.format_duration(elapsed / ran * remaining) if ran and remaining else ("0:00:00" if not remaining else "?")
     filled = int(self.width * self.done / self.total) if self.total else self.width
     bar = "#" * filled + "-" * (self.width - filled)
     return (f"[{self.label}] {self.done}/{self.total} {100 * self.done // max(1, self.total):3d}% |{bar}| "
             f"ok {self.counts['ok']} failed {self.counts['failed']} skipped {self.counts['skipped']} "
-            f"elapsed {format_duration(elapsed)} ETA {eta}" + (f"  {description}" if description else ""))
+            f"elapsed {cli.format_duration(elapsed)} ETA {eta}" + (f"  {description}" if description else ""))
 
   def _draw(self, description):
     text = self.line(description)

@@ -25,7 +25,6 @@ postprocessing step (a second process: ~30-60 s). Ten percent of a multi-hour bu
 ``SUBMISSION_EXPORT_RESERVE`` (passed as ``--reserve``) overrides it.
 """
 
-import argparse
 import importlib
 import os
 import sys
@@ -119,7 +118,7 @@ def execution_error(message):
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(description="AIcrowd progress events and the training time budget (run.sh).")
+  parser = cli.ArgumentParser(description="AIcrowd progress events and the training time budget (run.sh).")
   commands = parser.add_subparsers(dest="command", required=True)
   commands.add_parser("start", help="register the start of the execution")
   progress = commands.add_parser("progress", help="register progress, a fraction in [0, 1]")

@@ -1,5 +1,6 @@
 """Shared command-line plumbing: gin parsing with one-line errors, and the error-to-exit-code rule."""
 
+import argparse
 import contextlib
 import os
 import sys
@@ -28,18 +29,73 @@ def gin_config(config_files=None, bindings=None):
     gin.clear_config()
 
 
+class ArgumentParser(argparse.ArgumentParser):
+  """argparse whose usage errors are one ``error:`` line and exit status 2, instead of usage + message."""
+
+  def error(self, message):
+    fail(f"{message} (see {self.prog} --help)")
+
+
+def add_gin_arguments(parser, output_help):
+  """The options every pipeline step takes: repeatable --gin_config and --gin_bindings, --overwrite."""
+  parser.add_argument("--gin_config", action="append", default=[], help="gin config file (repeatable)")
+  parser.add_argument("--gin_bindings", action="append", default=[], nargs="+", help="gin bindings")
+  parser.add_argument("--overwrite", action="store_true", help=f"replace an existing {output_help}")
+
+
+def flatten(groups):
+  """Options given as ``action="append", nargs="+"`` (lists of lists), flattened."""
+  return [item for group in groups or [] for item in group]
+
+
+def gin_bindings(args):
+  """The --gin_bindings of parsed arguments, flattened."""
+  return flatten(args.gin_bindings)
+
+
+def format_duration(seconds):
+  """H:MM:SS."""
+  seconds = int(round(seconds))
+  return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def parse_gin_text(text):
+  """{"scope/selector.param": value text} of a gin config string as gin writes it (continued lines joined)."""
+  values, key = {}, None
+  for line in text.splitlines():
+    if key is not None and line.startswith(" "):
+      values[key] = (values[key] + " " + line.strip()).strip()
+      continue
+    key = None
+    if line.startswith("#") or " = " not in line:
+      continue
+    name, value = line.split(" = ", 1)
+    key = name.strip()
+    values[key] = "" if value.strip() == "\\" else value.strip()
+  return values
+
+
 def one_line(error):
   """The message on one line, without the "In call to configurable ..." trail gin appends."""
   return " ".join(str(error).split("\n  In call to configurable")[0].split())
 
 
 def main_guard(function, *args, **kwargs):
-  """Runs ``function``; a UserError or a gin error becomes one ``error:`` line and exit status 2."""
+  """Runs ``function`` (argument parsing included, if it is inside); a UserError, or gin's complaint about a
+  missing required binding, becomes one ``error:`` line and exit status 2."""
   try:
     return function(*args, **kwargs)
   except UserError as e:
-    print(f"error: {one_line(e)}", file=sys.stderr)
-    sys.exit(2)
+    fail(e)
+  except RuntimeError as e:
+    if not str(e).startswith("Required bindings"):  # gin, when a configurable is called without one
+      raise
+    fail(f"gin configuration: {one_line(e)}")
   except KeyboardInterrupt:
     print("error: interrupted; completed work is kept (training resumes with --resume)", file=sys.stderr)
     sys.exit(130)
+
+
+def fail(error):
+  print(f"error: {one_line(error)}", file=sys.stderr)
+  sys.exit(2)

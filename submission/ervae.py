@@ -256,7 +256,7 @@ def fit_embedding_command(args):
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(prog="python -m submission.ervae", description=__doc__.split("\n\n")[0])
+  parser = cli.ArgumentParser(prog="python -m submission.ervae", description=__doc__.split("\n\n")[0])
   commands = parser.add_subparsers(dest="command", required=True)
   fit = commands.add_parser("fit-embedding", help="learn f: H → M with a WAE-MMD and save it")
   fit.add_argument("--manifold", required=True, help="circle, torus:K or sphere:D")

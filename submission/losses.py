@@ -6,6 +6,8 @@ Each returns the per-example loss, shape [B]; the model averages over the batch.
 import gin
 import tensorflow as tf
 
+from submission.errors import UserError
+
 _CLIP = 1e-6
 
 
@@ -19,7 +21,7 @@ def pixel_means(logits, activation):
     return tf.sigmoid(logits)
   if activation == "tanh":
     return tf.tanh(logits) / 2. + 0.5
-  raise ValueError(f"reconstruction_loss.activation must be 'logits' or 'tanh', got {activation!r}")
+  raise UserError(f"reconstruction_loss.activation must be 'logits' or 'tanh', got {activation!r}")
 
 
 @gin.configurable("bernoulli_loss", allowlist=["subtract_true_image_entropy"])
@@ -54,5 +56,5 @@ def l2_loss(true_images, reconstructed_images, activation):
 def make_reconstruction_loss(true_images, reconstructed_images, loss_fn=gin.REQUIRED, activation="logits"):
   """Per-example reconstruction loss, [B]; ``reconstructed_images`` are the decoder's logits."""
   if activation not in ("logits", "tanh"):
-    raise ValueError(f"reconstruction_loss.activation must be 'logits' or 'tanh', got {activation!r}")
+    raise UserError(f"reconstruction_loss.activation must be 'logits' or 'tanh', got {activation!r}")
   return loss_fn(true_images, reconstructed_images, activation)

@@ -39,7 +39,11 @@ def rmsprop_optimizer(learning_rate=gin.REQUIRED, decay=0.9, momentum=0.0, epsil
 @gin.configurable("exponential_decay")
 def exponential_decay(learning_rate=gin.REQUIRED, decay_steps=gin.REQUIRED, decay_rate=gin.REQUIRED,
                       staircase=False):
-  """TF1's ``exponential_decay`` as a Keras schedule of the optimizer's own step count."""
+  """TF1's ``exponential_decay`` as a Keras schedule of the optimizer's own update count.
+
+  dlib evaluates its schedules at the global step; the two agree except for FactorVAE with dlib's step count
+  (two global steps per update), where ``decay_steps`` counts updates here, i.e. half dlib's global steps.
+  """
   return keras.optimizers.schedules.ExponentialDecay(learning_rate, decay_steps, decay_rate, staircase=staircase)
 
 

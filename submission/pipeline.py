@@ -23,10 +23,13 @@ import shutil
 import sys
 import time
 
+import gin
+
 import submission.compat  # noqa: F401  (must precede dlib imports)
 from disentanglement_lib.utils import resources
-from evaluation import evaluate, visualize
+from evaluation import batch, evaluate, visualize
 from submission import cli, postprocess, train
+from submission.atomic import atomic_file
 from submission.data import dsprites_render, named_data
 from submission.errors import UserError
 
@@ -63,11 +66,9 @@ def metric_config(metric):
   return path
 
 
-def ensure_dataset(gin_file, bindings):
+def ensure_dataset(name):
   """Renders dSprites when its file is missing (the main command must work offline on a fresh machine); for any
   other missing data set, one line naming the expected path and where the official files come from."""
-  with cli.gin_config([gin_file], bindings):
-    name = named_data.dataset_name()
   missing = named_data.missing_paths(name)
   dsprites_file = os.path.join(named_data.data_root(), named_data.DSPRITES_FILE)
   if missing == [dsprites_file]:
@@ -97,35 +98,50 @@ def run_pipeline(gin_file, output_dir, dataset=None, steps=None, metrics=DEFAULT
 
   model_dir = os.path.join(output_dir, "model")
   representation_dir = os.path.join(output_dir, "postprocessed", "mean")
+  pictures_dir = os.path.join(output_dir, "visualizations")
   if overwrite and os.path.exists(output_dir):
     shutil.rmtree(output_dir)
-  trained = os.path.exists(os.path.join(model_dir, "results", "aggregate", "train.json"))
-  if not trained:
-    ensure_dataset(gin_file, bindings)
+  with cli.gin_config([gin_file], bindings):
+    dataset_name, training_steps = named_data.dataset_name(), gin.query_parameter("model.training_steps")
+    if training_complete(model_dir, training_steps):
+      train.check_same_configuration(model_dir)
+  if not training_complete(model_dir, training_steps):
+    ensure_dataset(dataset_name)
     train.train_with_gin(model_dir, gin_config_files=[gin_file], gin_bindings=bindings, resume=resume)
+    for derived in (representation_dir, os.path.join(output_dir, "metrics"), pictures_dir):
+      shutil.rmtree(derived, ignore_errors=True)  # made from an earlier state of the model
   if not os.path.isdir(representation_dir):
     print("[postprocess] mean representation", flush=True)
     postprocess.postprocess_with_gin(model_dir, representation_dir, gin_config_files=[resources.get_file(
         POSTPROCESS_CONFIG)])
 
   scores = {}
+  comparer = batch.ConfigComparer({metric: [config] for metric, config in configs.items()}, metric_bindings)
   for index, (metric, config) in enumerate(configs.items(), 1):
     metric_dir = os.path.join(output_dir, "metrics", "mean", metric)
-    results_file = os.path.join(metric_dir, "results", "json", "evaluation_results.json")
-    if not os.path.exists(results_file):
+    pair = batch.Pair(representation_dir, metric, (config,), tuple(metric_bindings), metric_dir)
+    if not comparer.is_complete(pair):
       print(f"[evaluate {index}/{len(configs)}] {metric} ...", flush=True)
       start = time.time()
-      evaluate.evaluate_with_gin(representation_dir, metric_dir, gin_config_files=[config],
+      evaluate.evaluate_with_gin(representation_dir, metric_dir, overwrite=True, gin_config_files=[config],
                                  gin_bindings=list(metric_bindings))
       print(f"[evaluate {index}/{len(configs)}] {metric} done in {time.time() - start:.0f}s", flush=True)
-    with open(results_file) as f:
+    with open(os.path.join(metric_dir, batch.RESULTS_FILE)) as f:
       scores[metric] = json.load(f)
   write_score_table(output_dir, scores)
-  pictures_dir = os.path.join(output_dir, "visualizations")
   if not os.path.isdir(pictures_dir):
     visualize.visualize(model_dir, pictures_dir)
   print(f"pictures in {pictures_dir}: " + ", ".join(sorted(os.listdir(pictures_dir))))
   return scores
+
+
+def training_complete(model_dir, training_steps):
+  """Training finished (results written) and reached ``training_steps`` (a time budget may have stopped it)."""
+  results_file = os.path.join(model_dir, "results", "json", "train_results.json")
+  if not os.path.exists(results_file):
+    return False
+  with open(results_file) as f:
+    return json.load(f).get("global_step", 0) >= training_steps
 
 
 def headline(metric, values):
@@ -136,9 +152,9 @@ def headline(metric, values):
 
 def write_score_table(output_dir, scores):
   rows = [(metric, key, value) for metric, values in scores.items() for key, value in headline(metric, values).items()]
-  with open(os.path.join(output_dir, "scores.json"), "w") as f:
+  with atomic_file(os.path.join(output_dir, "scores.json")) as f:
     json.dump({metric: headline(metric, values) for metric, values in scores.items()}, f, indent=2)
-  with open(os.path.join(output_dir, "scores.csv"), "w", newline="") as f:
+  with atomic_file(os.path.join(output_dir, "scores.csv")) as f:
     writer = csv.writer(f)
     writer.writerow(["metric", "score", "value"])
     writer.writerows(rows)
@@ -151,7 +167,7 @@ def write_score_table(output_dir, scores):
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(
+  parser = cli.ArgumentParser(
       prog="run_local.sh", description="Train a model, export its mean representation and score it with "
       "disentanglement_lib's metrics (dlib's unsupervised_study_v1 configs).",
       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=ENVIRONMENT_HELP)
@@ -172,8 +188,8 @@ def main(argv=None):
   metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
   cli.main_guard(run_pipeline, args.gin_file, output, dataset=args.dataset, steps=args.steps, metrics=metrics,
                  resume=args.resume, overwrite=args.overwrite, time_budget=args.time_budget,
-                 gin_bindings=[b for g in args.gin_bindings for b in g],
-                 metric_bindings=[b for g in args.metric_bindings for b in g])
+                 gin_bindings=cli.gin_bindings(args),
+                 metric_bindings=cli.flatten(args.metric_bindings))
 
 
 if __name__ == "__main__":

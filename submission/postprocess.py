@@ -15,7 +15,6 @@ initialised from it, so a freshly loaded module gives the same draws for the sam
 itself is not loaded: neither method needs it).
 """
 
-import argparse
 import os
 import sys
 import time
@@ -63,6 +62,9 @@ def sampled_representation():
 def resolve_auto_dataset(results_gin_file):
   """dlib's ``dataset.name = "auto"``: the name recorded by the previous step, bound for this one."""
   if gin.query_parameter("dataset.name") == "auto":
+    if not os.path.isfile(results_gin_file):
+      raise UserError(f"dataset.name is 'auto' but {results_gin_file} does not exist: the previous step did not "
+                      f"finish (re-run it, e.g. training with --resume)")
     name = gin_value(results_gin_file, "dataset.name")
     if name is None:
       raise UserError(f"dataset.name is 'auto' but {results_gin_file} records no dataset.name")
@@ -102,15 +104,13 @@ def postprocess(model_dir, output_dir, overwrite=False, postprocess_fn=gin.REQUI
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(description="Export a trained model's representation (dlib's postprocess).")
-  parser.add_argument("--model_dir", required=True)
+  parser = cli.ArgumentParser(description="Export a trained model's representation (dlib's postprocess).")
+  parser.add_argument("--model_dir", required=True, help="a train step's output directory")
   parser.add_argument("--output_dir", required=True)
-  parser.add_argument("--gin_config", action="append", default=[])
-  parser.add_argument("--gin_bindings", action="append", default=[], nargs="+")
-  parser.add_argument("--overwrite", action="store_true")
+  cli.add_gin_arguments(parser, "output_dir")
   args = parser.parse_args(argv)
-  bindings = [b for group in args.gin_bindings for b in group]
-  cli.main_guard(postprocess_with_gin, args.model_dir, args.output_dir, args.overwrite, args.gin_config, bindings)
+  cli.main_guard(postprocess_with_gin, args.model_dir, args.output_dir, args.overwrite, args.gin_config,
+                 cli.gin_bindings(args))
 
 
 if __name__ == "__main__":

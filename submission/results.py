@@ -4,13 +4,12 @@
 ``submission.compat``) into a temporary sibling directory, which then replaces the target in one rename.
 """
 
-import contextlib
 import os
 import shutil
-import uuid
 
 import submission.compat  # noqa: F401  (must precede dlib imports)
 from disentanglement_lib.utils import results as dlib_results
+from submission.atomic import atomic_directory
 from submission.errors import UserError
 
 # dlib's directory names inside every step's output directory.
@@ -22,22 +21,6 @@ def check_output_dir(path, overwrite):
   """dlib's rule: an existing output directory is an error unless ``overwrite`` (then it will be replaced)."""
   if os.path.exists(path) and not overwrite:
     raise UserError(f"output directory {path} already exists; pass --overwrite to replace it")
-
-
-@contextlib.contextmanager
-def atomic_directory(path):
-  """Yields a temporary path next to ``path``; on success it replaces ``path``, on failure it is removed."""
-  parent = os.path.dirname(os.path.abspath(path))
-  os.makedirs(parent, exist_ok=True)
-  temporary = os.path.join(parent, f".{os.path.basename(path)}.partial-{uuid.uuid4().hex[:8]}")
-  try:
-    yield temporary
-  except BaseException:
-    shutil.rmtree(temporary, ignore_errors=True)
-    raise
-  if os.path.exists(path):
-    shutil.rmtree(path)
-  os.rename(temporary, path)
 
 
 def write_results(results_dir, step_name, results_dict, old_results_dir=None):

@@ -12,7 +12,6 @@ model's noise at step s with a stateless seed folded from ``model.random_seed`` 
 checkpoint continues exactly as the uninterrupted run would.
 """
 
-import argparse
 import os
 import shutil
 import sys
@@ -26,6 +25,7 @@ import tensorflow as tf
 from submission import architectures, cli, export, losses, optimizers  # noqa: F401  (register configurables)
 from submission import models  # noqa: F401
 from submission.data import named_data
+from submission.atomic import atomic_file
 from submission.errors import UserError
 from submission.results import EXPORT_DIR, RESULTS_DIR, check_output_dir, write_results
 
@@ -41,9 +41,48 @@ def loop_settings(checkpoint_every_steps=1000, log_every_steps=100, time_budget_
                   prefetch_batches=4, mixed_precision=False):
   """Training-loop settings beyond dlib's (which had none): checkpoint and log intervals, a time budget, and
   mixed precision (float16 compute in the networks; worth it on GPUs with tensor cores, not on CPUs)."""
+  for name, value in (("checkpoint_every_steps", checkpoint_every_steps), ("log_every_steps", log_every_steps),
+                      ("prefetch_batches", prefetch_batches)):
+    if not isinstance(value, int) or value < 1:
+      raise UserError(f"train_loop.{name} must be a positive integer, got {value!r}")
   return dict(checkpoint_every_steps=checkpoint_every_steps, log_every_steps=log_every_steps,
               time_budget_seconds=time_budget_seconds, prefetch_batches=prefetch_batches,
               mixed_precision=mixed_precision)
+
+
+# What a resumed run may change: the length of training, the loop's settings and the learning rate (so a run
+# that diverged can continue from its last good checkpoint with a smaller one). Anything else would make the
+# result neither the old run nor the new one.
+RESUMABLE_CHANGES = ("model.training_steps", "model.eval_steps", "train_loop.", ".learning_rate")
+CONFIGURATION_RECORD = "train_config.gin"
+
+
+def configuration_differences(recorded, current):
+  """Bindings that differ between two {key: gin text} dicts, except those a resumed run may change."""
+  keys = sorted(set(recorded) | set(current))
+  return [(key, recorded.get(key), current.get(key)) for key in keys
+          if recorded.get(key) != current.get(key)
+          and not any(key.startswith(c) or key.endswith(c) for c in RESUMABLE_CHANGES)]
+
+
+def check_same_configuration(model_dir):
+  """Raises a UserError when the active gin config differs from the one ``model_dir`` was trained with."""
+  record = os.path.join(model_dir, CHECKPOINT_DIR, CONFIGURATION_RECORD)
+  if not os.path.exists(record):
+    return
+  with open(record) as f:
+    differences = configuration_differences(cli.parse_gin_text(f.read()), cli.parse_gin_text(gin.config_str()))
+  if differences:
+    shown = "; ".join(f"{key} was {old if old is not None else 'unset'}, now {new if new is not None else 'unset'}"
+                      for key, old, new in differences[:3])
+    more = f" (and {len(differences) - 3} more)" if len(differences) > 3 else ""
+    raise UserError(f"{model_dir} was trained with another configuration: {shown}{more}. Resume with the same "
+                    f"configuration, or pass --overwrite to start again")
+
+
+def record_configuration(model_dir):
+  with atomic_file(os.path.join(model_dir, CHECKPOINT_DIR, CONFIGURATION_RECORD)) as f:
+    f.write(gin.config_str())
 
 
 def batch_dataset(data, batch_size, seed, first_batch=0, num_batches=None, prefetch=4):
@@ -86,7 +125,9 @@ def train(model_dir, overwrite=False, model=gin.REQUIRED, training_steps=gin.REQ
   start = time.time()
   device = configure_devices()
   resuming = resume and os.path.isdir(model_dir)
-  if not resuming:
+  if resuming:
+    check_same_configuration(model_dir)
+  else:
     check_output_dir(model_dir, overwrite)
   settings = loop_settings()
   data = named_data.load()
@@ -101,6 +142,8 @@ def train(model_dir, overwrite=False, model=gin.REQUIRED, training_steps=gin.REQ
         f"device {device}", flush=True)
 
   loop = TrainingLoop(model, model_dir, random_seed)
+  if not os.path.exists(os.path.join(model_dir, CHECKPOINT_DIR, CONFIGURATION_RECORD)):
+    record_configuration(model_dir)  # once the model could be built: a bad config leaves no directory behind
   if resume:
     loop.restore()
   stream = batch_dataset(data, batch_size, train_seed, first_batch=loop.iteration(),
@@ -147,7 +190,11 @@ class TrainingLoop:
 
   def restore(self):
     if self.manager.latest_checkpoint:
-      self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+      try:
+        self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+      except (AssertionError, ValueError, tf.errors.OpError) as e:
+        raise UserError(f"{self.manager.latest_checkpoint} does not fit this model ({cli.one_line(e)[:200]}); "
+                        f"resume with the configuration it was trained with, or pass --overwrite") from e
       print(f"[train] resumed from {self.manager.latest_checkpoint} (step {int(self.global_step.numpy())})",
             flush=True)
 
@@ -184,7 +231,7 @@ class TrainingLoop:
         tf.summary.scalar(key, value)
       tf.summary.scalar("steps_per_second", rate)
     print(f"[train] step {step}/{total} ({100. * step / total:.1f}%) {rate:.1f} steps/s "
-          f"ETA {format_duration(eta)} | {format_terms(values)}", flush=True)
+          f"ETA {cli.format_duration(eta)} | {format_terms(values)}", flush=True)
 
   def run(self, stream, training_steps, settings, start):
     """Trains until ``training_steps``; checkpoints every N steps and at the end; honours a time budget."""
@@ -233,21 +280,14 @@ def format_terms(values):
   return " ".join(f"{k}={v:.4g}" for k, v in values.items() if isinstance(v, float))
 
 
-def format_duration(seconds):
-  seconds = int(seconds)
-  return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
 def main(argv=None):
-  parser = argparse.ArgumentParser(description="Train a model from gin configs (dlib's train step).")
+  parser = cli.ArgumentParser(description="Train a model from gin configs (dlib's train step).")
   parser.add_argument("--model_dir", required=True, help="output directory (dlib's model_dir)")
-  parser.add_argument("--gin_config", action="append", default=[], help="gin config file (repeatable)")
-  parser.add_argument("--gin_bindings", action="append", default=[], nargs="+", help="gin bindings")
-  parser.add_argument("--overwrite", action="store_true", help="replace an existing model_dir")
+  cli.add_gin_arguments(parser, "model_dir")
   parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in model_dir")
   args = parser.parse_args(argv)
-  bindings = [b for group in args.gin_bindings for b in group]
-  cli.main_guard(train_with_gin, args.model_dir, args.overwrite, args.gin_config, bindings, resume=args.resume)
+  cli.main_guard(train_with_gin, args.model_dir, args.overwrite, args.gin_config, cli.gin_bindings(args),
+                 resume=args.resume)
 
 
 if __name__ == "__main__":

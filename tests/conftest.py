@@ -33,6 +33,15 @@ def run_python(args, env=None, timeout=600):
                         text=True, timeout=timeout)
 
 
+@pytest.fixture(autouse=True)
+def clean_gin():
+  """Every test starts and ends with an empty gin config (a failed test must not leak bindings)."""
+  import gin  # pylint: disable=import-outside-toplevel
+  gin.clear_config()
+  yield
+  gin.clear_config()
+
+
 # A tiny, fast training setup on dlib's dummy_data (64×64 noise, 10 factors of 5 values).
 TINY_BINDINGS = [
     "dataset.name = 'dummy_data'",

@@ -26,11 +26,6 @@ NUM_DRAWS = 100000
 CLIP_MASS = 0.158655  # Φ(−1): the mass clipped to each end
 
 
-@pytest.fixture(autouse=True)
-def _clean_gin():
-  gin.clear_config()
-  yield
-  gin.clear_config()
 
 
 @pytest.fixture(scope="module")

@@ -140,12 +140,13 @@ def test_verify_reports_present_missing_and_unreadable(data_root, capsys, monkey
   assert status == 0 and err == ""
   states = _verify_lines(out)
   assert states == {
-      "cars3d": "missing", "color_dsprites": "ok", "dsprites_full": "ok", "dsprites_noshape": "ok",
+      "cars3d": "missing", "color_dsprites": "ok", "correlated_ellipses": "ok", "dsprites_full": "ok",
+      "dsprites_noshape": "ok",
       "dummy_data": "ok", "mpi3d_real": "ok", "mpi3d_realistic": "missing", "mpi3d_toy": "ok",
       "noisy_dsprites": "ok", "scream_dsprites": "missing", "shapes3d": "missing", "smallnorb": "missing"}
   assert "1036800 images, factor sizes [6, 6, 2, 3, 3, 40, 40]; observations [64, 64, 3]" in out
   assert f"{int(np.prod(DSPRITES_SIZES))} images, latents_sizes {DSPRITES_SIZES}" in out
-  assert out.splitlines()[-1] == "7 present and readable, 5 missing, 0 unreadable"
+  assert out.splitlines()[-1] == "8 present and readable, 5 missing, 0 unreadable"
 
   # Present but wrong: a truncated dSprites file, an image-less MPI3D file, a 3dshapes.h5 that is not HDF5.
   with open(named_data.required_paths("dsprites_full")[0], "r+b") as f:

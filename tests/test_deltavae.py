@@ -30,11 +30,6 @@ def _latent(kind="sphere", dim=10, **kwargs):
   return space
 
 
-@pytest.fixture(autouse=True)
-def _clean_gin():
-  gin.clear_config()
-  yield
-  gin.clear_config()
 
 
 # --- closed forms against the research note -----------------------------------------------------------------------

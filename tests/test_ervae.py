@@ -48,11 +48,6 @@ def _chi2_uniform_p(values, bins):
   return scipy.stats.chisquare(counts).pvalue
 
 
-@pytest.fixture(autouse=True)
-def _clean_gin():
-  gin.clear_config()
-  yield
-  gin.clear_config()
 
 
 @pytest.fixture(scope="module")

@@ -50,7 +50,7 @@ def expected_tiles(model_dir, num, seed, activation):
 
 
 def tile(grid, k, cols, size=64, gutter=2):
-  top, left = gutter + (k // cols) * (size + gutter), gutter + (k % cols) * (size + gutter)
+  top, left = (k // cols) * (size + gutter), (k % cols) * (size + gutter)
   return grid[top:top + size, left:left + size]
 
 
@@ -60,12 +60,12 @@ def test_cli_writes_the_decoded_prior_grid(chyvae_dir, tmp_path):
   assert process.returncode == 0, process.stderr
   assert "10 prior samples" in process.stdout
   picture = np.asarray(Image.open(out))
-  # 10 samples: 4 columns × 3 rows of 64-px tiles with 2-px white gutters.
-  assert picture.shape == (3 * 66 + 2, 4 * 66 + 2) and picture.dtype == np.uint8
+  # 10 samples: 4 columns × 3 rows of 64-px tiles with 2-px white gutters between them.
+  assert picture.shape == (3 * 66 - 2, 4 * 66 - 2) and picture.dtype == np.uint8
   tiles = expected_tiles(chyvae_dir, 10, 3, "logits")
   for k in range(10):
     np.testing.assert_allclose(tile(picture, k, 4), tiles[k, ..., 0], atol=1)
-  assert np.all(picture[:2] == 255) and np.all(picture[:, :2] == 255)
+  assert np.all(picture[64:66] == 255) and np.all(picture[:, 64:66] == 255)
   assert np.all(tile(picture, 10, 4) == 255) and np.all(tile(picture, 11, 4) == 255)  # unused cells stay white
   assert not [f for f in os.listdir(tmp_path) if f != "samples.png"]  # no temporary file left
 
@@ -77,17 +77,16 @@ def test_same_seed_same_picture_and_pipeline_directories_work(chyvae_dir, tmp_pa
   c = generate.generate(chyvae_dir, str(tmp_path / "c.png"), num=4, seed=6)
   np.testing.assert_array_equal(a, b)
   assert not np.array_equal(a, c)
-  np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "a.png")), a[..., 0])
+  np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "a.png")), a)
 
 
 def test_tanh_activation_is_read_from_train_gin(tanh_model_dir, tmp_path):
-  assert generate.decoder_activation(tanh_model_dir) == "tanh"
   grid = generate.generate(tanh_model_dir, str(tmp_path / "t.png"), num=4, seed=1)
   tiles = expected_tiles(tanh_model_dir, 4, 1, "tanh")
   sigmoid_tiles = expected_tiles(tanh_model_dir, 4, 1, "logits")
   assert np.abs(tiles.astype(int) - sigmoid_tiles).max() > 10
   for k in range(4):
-    np.testing.assert_allclose(tile(grid, k, 2), tiles[k], atol=1)
+    np.testing.assert_allclose(tile(grid, k, 2), tiles[k, ..., 0], atol=1)
 
 
 def test_bad_input_is_one_clear_line(chyvae_dir, tmp_path, capsys):

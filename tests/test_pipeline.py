@@ -298,3 +298,63 @@ def test_evaluation_into_existing_directory_keeps_it(tiny_trained_model, tmp_pat
                         str(out), "--gin_config", dlib_config(f"{STUDY}/metric_configs/mig.gin")])
   assert_one_error_line(process, "already exists")
   assert os.listdir(out) == []
+
+
+def test_missing_required_binding_and_bad_hyper_parameter_are_one_line(tmp_path):
+  assert_one_error_line(tiny_train(str(tmp_path / "a"), "model.model = @dip_vae()"), "Required bindings",
+                        "dip_vae")
+  assert_one_error_line(tiny_train(str(tmp_path / "b"), "model.model = @dip_vae()", "dip_vae.lambda_od = 1.",
+                                   "dip_vae.lambda_d_factor = 1.", "dip_vae.dip_type = 'iii'"), "dip_type", "'iii'")
+  assert_one_error_line(tiny_train(str(tmp_path / "c"), "train_loop.log_every_steps = 0"), "log_every_steps")
+
+
+def test_resume_with_another_configuration_is_refused(tmp_path):
+  model_dir = str(tmp_path / "m")
+  assert tiny_train(model_dir).returncode == 0
+  before = latest_checkpoint_variables(model_dir)
+  process = tiny_train(model_dir, "vae.beta = 8.", extra=["--resume"])
+  assert_one_error_line(process, "another configuration", "vae.beta was 1.0, now 8.0", "--overwrite")
+  after = latest_checkpoint_variables(model_dir)
+  assert all(np.array_equal(before[k], after[k]) for k in before)
+  longer = tiny_train(model_dir, "model.training_steps = 4", extra=["--resume"])  # more steps: allowed
+  assert longer.returncode == 0, longer.stderr
+  assert read_json(os.path.join(model_dir, "results", "json", "train_results.json"))["global_step"] == 4
+
+
+def test_evaluating_a_model_directory_instead_of_a_representation_is_one_line(tiny_trained_model, tmp_path):
+  model_dir, _ = tiny_trained_model
+  process = run_python(["-m", "evaluation.evaluate", "--representation_dir", model_dir, "--output_dir",
+                        str(tmp_path / "out"), "--gin_config", dlib_config(f"{STUDY}/metric_configs/mig.gin")])
+  assert_one_error_line(process, "no 'representation' signature")
+  assert not os.path.exists(tmp_path / "out")
+
+
+RESUME_MODELS = {
+    "factor_vae": ["model.model = @factor_vae()", "factor_vae.gamma = 10.",
+                   "discriminator.discriminator_fn = @fc_discriminator",
+                   "discriminator_optimizer.optimizer_fn = @AdamOptimizer"],
+    "deltavae": ["model.model = @deltavae()", "deltavae.capacity_steps = 4", "deltavae.c_max = 20."],
+    "pvae": ["model.model = @pvae()"],
+    "chyvae": ["model.model = @chyvae()", "chyvae.nu = 12."],
+}
+
+
+@pytest.mark.parametrize("name", sorted(RESUME_MODELS))
+def test_resumed_training_equals_uninterrupted_training(name, tmp_path):
+  """Every model's extra state (discriminator, gates, capacity schedule, z' stream) survives a resume."""
+  config = [dlib_config("config/tests/methods/unsupervised/train_test.gin")]
+  common = RESUME_MODELS[name] + ["model.batch_size = 4", "model.eval_steps = 1", "encoder.num_latent = 3",
+                                  "train_loop.checkpoint_every_steps = 2"]
+  whole, parts = str(tmp_path / "whole"), str(tmp_path / "parts")
+  train.train_with_gin(whole, gin_config_files=config, gin_bindings=common + ["model.training_steps = 8"])
+  train.train_with_gin(parts, gin_config_files=config, gin_bindings=common + ["model.training_steps = 4"])
+  train.train_with_gin(parts, gin_config_files=config, gin_bindings=common + ["model.training_steps = 8"],
+                       resume=True)
+  reference, resumed = latest_checkpoint_variables(whole), latest_checkpoint_variables(parts)
+  assert set(reference) == set(resumed) and any("iteration" in k for k in reference)
+  for key in reference:
+    np.testing.assert_allclose(resumed[key], reference[key], rtol=1e-5, atol=1e-6, err_msg=key)
+  if name == "factor_vae":  # dlib's step count: 8 global steps are 4 updates of each network
+    assert read_json(os.path.join(whole, "results", "json", "train_results.json"))["global_step"] == 8
+    iterations = {k: int(v) for k, v in reference.items() if k.endswith("iterations/.ATTRIBUTES/VARIABLE_VALUE")}
+    assert sorted(iterations.values()) == [4, 4], iterations

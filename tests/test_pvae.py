@@ -16,6 +16,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPOSITORY_ROOT, TINY_BINDINGS
+from test_models import np_dip
 from test_pipeline import DLIB_TRAIN_KEYS, METRICS
 from submission import cli, export, pipeline, train
 from submission.data import dsprites_render
@@ -54,24 +55,12 @@ def np_gate(u, log_alpha, beta):
   return np.clip(s * (ZETA - GAMMA) + GAMMA, 0., 1.)
 
 
-def np_dip(mean, logvar, lambda_od, lambda_d, dip_type):
-  covariance = np.cov(mean.T, bias=True)
-  if dip_type == "ii":
-    covariance = covariance + np.diag(np.exp(logvar).mean(axis=0))
-  off = covariance - np.diag(np.diag(covariance))
-  return lambda_od * np.sum(off**2) + lambda_d * np.sum((np.diag(covariance) - 1)**2)
-
 
 def np_bernoulli(x, logits):
   x, logits = x.reshape(len(x), -1), logits.reshape(len(x), -1)
   return np.sum(np.logaddexp(0., logits) - x * logits, axis=1)
 
 
-@pytest.fixture(autouse=True)
-def _clean_gin():
-  gin.clear_config()
-  yield
-  gin.clear_config()
 
 
 # --- the gate on its own -----------------------------------------------------------------------------------------
@@ -174,7 +163,7 @@ def test_pvae_loss_terms_match_numpy(dip_type, per_example, beta):
   bindings = TEST_ARCHITECTURE + [
       f"encoder.num_latent = {num_latent}", "model.model = @pvae()", f"pvae.dip_type = '{dip_type}'",
       f"l0_gated_gaussian.per_example = {per_example}", f"l0_gated_gaussian.temperature = {beta}"]
-  gin.parse_config_files_and_bindings([], bindings)  # cleared by _clean_gin
+  gin.parse_config_files_and_bindings([], bindings)  # cleared by conftest's clean_gin
   model = _build()
   model.latent.gate.log_alpha.assign(log_alpha)
   with tf.GradientTape() as tape:
@@ -215,7 +204,7 @@ def test_pvae_loss_terms_match_numpy(dip_type, per_example, beta):
 
 def test_closed_gate_contributes_nothing_to_the_kl_and_a_constant_column(tmp_path):
   bindings = TEST_ARCHITECTURE + ["encoder.num_latent = 4", "model.model = @pvae()"]
-  gin.parse_config_files_and_bindings([], bindings)  # cleared by _clean_gin
+  gin.parse_config_files_and_bindings([], bindings)  # cleared by conftest's clean_gin
   model = _build(shape=(64, 64, 1))
   # |logit u| ≤ 13.8, so gate 0 is 0 and the others are 1 in every draw.
   model.latent.gate.log_alpha.assign([-20., 20., 20., 20.])

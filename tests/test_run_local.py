@@ -47,6 +47,14 @@ def test_run_local_trains_exports_scores_and_resumes(tmp_path):
   assert "[train]" not in resumed.stdout and "[evaluate" not in resumed.stdout  # everything was complete
   assert "mig.discrete_mig" in resumed.stdout
 
+  # Another metric setting on --resume: only that metric is evaluated again, with the new setting.
+  changed = [a if a != "mig.num_train = 200" else "mig.num_train = 150" for a in TINY]
+  rescored = run_local("gin_configs/beta_vae.gin", "--output", output, "--resume", *changed)
+  assert rescored.returncode == 0, rescored.stderr
+  assert "[train]" not in rescored.stdout and "] mig ..." in rescored.stdout and "sap_score ..." not in rescored.stdout
+  with open(os.path.join(output, "metrics/mean/mig/results/json/evaluation_config.json")) as f:
+    assert json.load(f)["mig.num_train"] == "150"
+
 
 def test_run_local_help_and_bad_metric(tmp_path):
   shown = run_local("--help")
@@ -75,12 +83,11 @@ def test_missing_dsprites_is_rendered_and_other_missing_data_named(tmp_path, mon
     return path
 
   monkeypatch.setattr(dsprites_render, "write_dsprites_npz", small_render)
-  gin_file = os.path.join(REPOSITORY_ROOT, "gin_configs", "beta_vae.gin")
-  pipeline.ensure_dataset(gin_file, [])
+  pipeline.ensure_dataset("dsprites_full")
   assert rendered == [os.path.join(str(tmp_path), named_data.DSPRITES_FILE)]
   assert "rendering dSprites" in capsys.readouterr().out
   assert named_data.missing_paths("dsprites_full") == []
-  pipeline.ensure_dataset(gin_file, [])  # present now: nothing to do
+  pipeline.ensure_dataset("dsprites_full")  # present now: nothing to do
   assert len(rendered) == 1
   with pytest.raises(UserError, match=os.path.join(str(tmp_path), "cars")):
-    pipeline.ensure_dataset(gin_file, ["dataset.name = 'cars3d'"])
+    pipeline.ensure_dataset("cars3d")

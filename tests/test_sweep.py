@@ -12,7 +12,7 @@ import pytest
 
 from conftest import REPOSITORY_ROOT, TINY_BINDINGS, run_python
 from disentanglement_lib.config.unsupervised_study_v1 import sweep as dlib_sweep
-from evaluation import batch, sweep
+from evaluation import sweep
 from submission import cli, pipeline, train  # noqa: F401  (train registers the model configurables)
 from submission.errors import UserError
 
@@ -82,7 +82,7 @@ def test_study_file_has_dlibs_shape_and_numbering():
 def effective_config(point):
   """{key: gin text} that the point's gin file plus its bindings bind."""
   with cli.gin_config([sweep.resolve_gin_file(point["gin_file"])], point["bindings"]):
-    return batch.parse_gin_text(gin.config_str())
+    return cli.parse_gin_text(gin.config_str())
 
 
 def same_value(mine, theirs):

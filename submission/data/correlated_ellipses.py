@@ -36,12 +36,12 @@ import math
 import os
 import sys
 import time
-import uuid
 
 import gin
 import numpy as np
 
 from disentanglement_lib.data.ground_truth import ground_truth_data
+from submission.atomic import atomic_path
 from submission.data import named_data
 from submission.errors import UserError
 
@@ -303,11 +303,8 @@ def cache_file_name(sizes=FACTOR_SIZES):
 def write_cache(path, renderer, chunk_size=8192, progress=True):
   """Renders every factor combination into ``path`` (uint8 .npy), through a temporary file renamed into place."""
   num = int(np.prod(renderer.sizes))
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  temporary = os.path.join(directory, f".{os.path.basename(path)}.partial-{uuid.uuid4().hex[:8]}")
   start = time.time()
-  try:
+  with atomic_path(path) as temporary:
     images = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.uint8,
                                        shape=(num, IMAGE_SIZE, IMAGE_SIZE, 1))
     for first in range(0, num, chunk_size):
@@ -318,11 +315,6 @@ def write_cache(path, renderer, chunk_size=8192, progress=True):
               flush=True)
     images.flush()
     del images
-    os.replace(temporary, path)
-  except BaseException:
-    if os.path.exists(temporary):
-      os.remove(temporary)
-    raise
   return path
 
 
@@ -337,7 +329,7 @@ class CorrelatedEllipses(ground_truth_data.GroundTruthData):
   def __init__(self, data_dir=None, lazy=False, sizes=FACTOR_SIZES, progress=True):
     self.sizes = tuple(int(s) for s in sizes)
     if len(self.sizes) != 4 or min(self.sizes) < 2:
-      raise ValueError(f"sizes must be four grid sizes >= 2, got {sizes}")
+      raise UserError(f"sizes must be four grid sizes >= 2, got {sizes}")
     self._renderer = None
     self.images = None
     self.cache_path = None

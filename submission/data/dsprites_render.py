@@ -33,15 +33,15 @@ Public API
     -> path of ``data_dir/DSPRITES_FILE``.
 """
 
-import contextlib
 import datetime
 import math
 import os
-import secrets
 import sys
 import time
 
 import numpy as np
+
+from submission.atomic import atomic_file
 
 # --------------------------------------------------------------------------------------
 # Official metadata.
@@ -312,25 +312,11 @@ def _write_npz(path, possible_values, chunk_size=8192, progress=True):
         "author": METADATA_AUTHOR,
     }
 
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    # Temporary file next to the target (same file system, so os.replace is atomic); created
-    # with mode 0o666 & ~umask like a normally written file (tempfile.mkstemp would give 0o600).
-    tmp_path = os.path.join(directory, ".%s.%d.%s.tmp" % (os.path.basename(path), os.getpid(),
-                                                          secrets.token_hex(4)))
-    fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     _log(progress, "writing %s" % path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, imgs=imgs, latents_values=values, latents_classes=classes,
-                 metadata=metadata)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_path)
-        raise
+    with atomic_file(path, "wb") as f:
+        np.savez(f, imgs=imgs, latents_values=values, latents_classes=classes, metadata=metadata)
+        f.flush()
+        os.fsync(f.fileno())
     _log(progress, "done: %s (%.1f MB) in %.1f s"
          % (path, os.path.getsize(path) / 1e6, time.time() - t_start))
     return path

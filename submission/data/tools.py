@@ -19,6 +19,7 @@ import sys
 import numpy as np
 
 from submission import cli
+from submission.atomic import atomic_path
 from submission.data import dsprites_render, named_data
 from submission.errors import UserError
 
@@ -209,13 +210,10 @@ def show(name, out_path, seed=0, columns=10, random_rows=2, zoom=2):
     for c, observation in enumerate(images):
       tile = Image.fromarray(_to_uint8_rgb(observation)).resize((cell, cell), Image.NEAREST)
       canvas.paste(tile, (LABEL_WIDTH + PAD + c * (cell + PAD), top))
-  tmp_path = out_path + ".tmp.png"
   try:
-    canvas.save(tmp_path, format="PNG")
-    os.replace(tmp_path, out_path)
+    with atomic_path(out_path) as temporary:
+      canvas.save(temporary, format="PNG")
   except OSError as e:
-    if os.path.exists(tmp_path):
-      os.unlink(tmp_path)
     raise UserError(f"could not write {out_path}: {e}") from e
   print(f"wrote {out_path} ({width}x{height}): {random_rows * columns} random observations of {name} and "
         f"{len(sizes)} traversals")
@@ -269,17 +267,10 @@ def verify(selected=None, out=None):
 # ------------------------------------------------------------------------------------------------------------
 # command line
 # ------------------------------------------------------------------------------------------------------------
-class _Parser(argparse.ArgumentParser):
-  """argparse with its errors as one ``error:`` line (a UserError) instead of usage + message."""
-
-  def error(self, message):
-    raise UserError(f"{message} (see python -m submission.data --help)")
-
-
 def _parser():
-  parser = _Parser(prog="python -m submission.data", description=__doc__.split("\n")[0],
+  parser = cli.ArgumentParser(prog="python -m submission.data", description=__doc__.split("\n")[0],
                    formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n")[1])
-  commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+  commands = parser.add_subparsers(dest="command", required=True, parser_class=cli.ArgumentParser)
   p = commands.add_parser("generate", help="write a generated data set (dsprites) in the official format")
   p.add_argument("name", choices=sorted(GENERATORS))
   p.add_argument("--data_dir", default=None,

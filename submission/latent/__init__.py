@@ -2,3 +2,5 @@
 
 from submission.latent.base import LatentSpace
 from submission.latent.gaussian import GaussianLatent
+
+__all__ = ["LatentSpace", "GaussianLatent"]

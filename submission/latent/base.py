@@ -10,6 +10,8 @@ runs are reproducible and resumable; ``None`` draws from TensorFlow's global gen
 import keras
 import tensorflow as tf
 
+from submission.errors import UserError
+
 
 def standard_normal(shape, seed=None, dtype=tf.float32):
   """N(0, I) draws, stateless when ``seed`` is given."""
@@ -18,11 +20,27 @@ def standard_normal(shape, seed=None, dtype=tf.float32):
   return tf.random.stateless_normal(shape, seed=seed, dtype=dtype)
 
 
+def derived_seed(seed, stream):
+  """A stateless seed for another random stream of the same step (None stays None)."""
+  return None if seed is None else tf.random.experimental.stateless_fold_in(seed, stream)
+
+
 def split_seed(seed, num):
   """``num`` independent stateless seeds from one (or ``num`` Nones)."""
   if seed is None:
     return [None] * num
   return tf.unstack(tf.random.experimental.stateless_split(seed, num))
+
+
+def resolve_latent_space(space, binding, kind=None):
+  """A LatentSpace from a gin value that is one or a factory returning one (``@hypersphere`` or
+  ``@hypersphere()``); ``kind`` narrows the accepted class. ``binding`` names the gin parameter in errors."""
+  kind = kind or LatentSpace
+  if not isinstance(space, LatentSpace) and callable(space):
+    space = space()
+  if not isinstance(space, kind):
+    raise UserError(f"{binding} must name a {kind.__name__} (or a factory returning one), got {space!r}")
+  return space
 
 
 class LatentSpace(keras.layers.Layer):

@@ -20,6 +20,7 @@ import gin
 import keras
 import tensorflow as tf
 
+from submission.errors import UserError
 from submission.latent.base import LatentSpace, split_seed, standard_normal
 
 # Defaults of the authors' ΔVAE code (diffusion_vae, ``Encoder``: min_log_t = −7.5, max_log_t = −5.0), i.e.
@@ -123,9 +124,9 @@ class _DiffusionLatent(LatentSpace):
   def __init__(self, log_t_min=LOG_T_MIN, log_t_max=LOG_T_MAX, num_steps=NUM_STEPS, bounded=True, **kwargs):
     super().__init__(**kwargs)
     if bounded and not log_t_min < log_t_max:
-      raise ValueError(f"log_t_min must be below log_t_max, got {log_t_min} and {log_t_max}")
+      raise UserError(f"log_t_min must be below log_t_max, got {log_t_min} and {log_t_max}")
     if int(num_steps) != num_steps or num_steps < 1:
-      raise ValueError(f"num_steps (the random-walk length L) must be a positive integer, got {num_steps}")
+      raise UserError(f"num_steps (the random-walk length L) must be a positive integer, got {num_steps}")
     self.log_t_min = float(log_t_min)
     self.log_t_max = float(log_t_max)
     self.num_steps = int(num_steps)
@@ -152,7 +153,7 @@ class HypersphereLatent(_DiffusionLatent):
 
   def configure(self, num_latent):
     if num_latent < 1:
-      raise ValueError(f"encoder.num_latent is the sphere's dimension d (S^d in R^(d+1)); got {num_latent}")
+      raise UserError(f"encoder.num_latent is the sphere's dimension d (S^d in R^(d+1)); got {num_latent}")
     self.dim = int(num_latent)
     self.means = keras.layers.Dense(self.dim + 1, name="means")
     self.log_var = keras.layers.Dense(1, name="log_var")
@@ -192,7 +193,7 @@ class TorusLatent(_DiffusionLatent):
 
   def configure(self, num_latent):
     if num_latent < 1:
-      raise ValueError(f"encoder.num_latent is the number of circles k of the torus; got {num_latent}")
+      raise UserError(f"encoder.num_latent is the number of circles k of the torus; got {num_latent}")
     self.num_circles = int(num_latent)
     self.means = keras.layers.Dense(2 * self.num_circles, name="means")
     self.log_var = keras.layers.Dense(self.num_circles, name="log_var")

@@ -20,6 +20,7 @@ KL-like term needs a second posterior sample and is computed by the model (``sub
 import keras
 import tensorflow as tf
 
+from submission.errors import UserError
 from submission.latent.base import LatentSpace, split_seed, standard_normal
 
 DIAGONAL_EPSILON = 1e-4  # added to softplus(diag A): the authors' value
@@ -60,7 +61,7 @@ def inverse_wishart_scale(nu, d):
 
 def check_degrees_of_freedom(nu, d):
   if not float(nu) > d - 1:
-    raise ValueError(f"the inverse-Wishart needs nu > d - 1 degrees of freedom (d = encoder.num_latent = {d}); "
+    raise UserError(f"the inverse-Wishart needs nu > d - 1 degrees of freedom (d = encoder.num_latent = {d}); "
                      f"got nu = {nu}. The authors require nu > d + 1, where the prior mean of Sigma is I.")
 
 
@@ -109,7 +110,7 @@ class FullCovarianceLatent(LatentSpace):
 
   def configure(self, num_latent):
     if num_latent < 1:
-      raise ValueError(f"encoder.num_latent must be >= 1, got {num_latent}")
+      raise UserError(f"encoder.num_latent must be >= 1, got {num_latent}")
     self.num_latent = int(num_latent)
     if self.nu is not None:
       check_degrees_of_freedom(self.nu, self.num_latent)

@@ -78,7 +78,7 @@ import keras
 import tensorflow as tf
 
 from submission.errors import UserError
-from submission.latent.base import standard_normal
+from submission.latent.base import derived_seed, standard_normal
 from submission.latent.gaussian import GaussianLatent
 
 # Seed Table 1 (= the authors' code defaults, research note A3).
@@ -239,7 +239,7 @@ class GatedGaussianLatent(GaussianLatent):
   def training_params(self, params, seed=None):
     """Draws the gates: one vector for the batch, or one per example with ``per_example``."""
     num_draws = tf.shape(params["ungated_mean"])[0] if self.per_example else 1
-    gate_seed = None if seed is None else tf.random.experimental.stateless_fold_in(seed, GATE_STREAM)
+    gate_seed = derived_seed(seed, GATE_STREAM)
     gate = self.gate.sample(num_draws, gate_seed)
     return self._gated(params["ungated_mean"], params["ungated_variance"], gate)
 

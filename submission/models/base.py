@@ -24,8 +24,7 @@ import keras
 import tensorflow as tf
 
 from submission import architectures, losses, optimizers
-from submission.errors import UserError
-from submission.latent.base import LatentSpace
+from submission.latent.base import resolve_latent_space
 from submission.latent.gaussian import GaussianLatent
 
 
@@ -36,10 +35,7 @@ def gaussian_latent_space(factory=None):
   (``@name`` or ``@name()``)."""
   if factory is None:
     return GaussianLatent(name="latent")
-  space = factory if isinstance(factory, LatentSpace) else factory()
-  if not isinstance(space, LatentSpace):
-    raise UserError(f"latent_space.factory must name a latent space (e.g. @l0_gated_gaussian), got {space!r}")
-  return space
+  return resolve_latent_space(factory, "latent_space.factory")
 
 
 class GaussianEncoderModel(tf.Module):
@@ -99,8 +95,8 @@ class GaussianEncoderModel(tf.Module):
     params = self.latent.training_params(self.encode(images), seed)
     z = self.latent.sample(params, seed)
     reconstruction_loss = tf.reduce_mean(losses.make_reconstruction_loss(images, self.decode(z)))
-    kl_loss = tf.reduce_mean(self.latent.kl(params))
-    regularizer = self.regularizer(kl_loss, params, z, step) + self.latent.penalty(params)
+    kl_loss, regularizer = self.kl_and_regularizer(params, z, seed, step)
+    regularizer += self.latent.penalty(params)
     terms = {
         "reconstruction_loss": reconstruction_loss,
         "elbo": -(reconstruction_loss + kl_loss),
@@ -110,6 +106,12 @@ class GaussianEncoderModel(tf.Module):
     }
     terms.update(self.latent.summaries(params))
     return terms, params, z
+
+  def kl_and_regularizer(self, params, z_sampled, seed, step):
+    """(kl_loss, regularizer): the batch-mean KL to the prior and the model's regulariser of it."""
+    del seed
+    kl_loss = tf.reduce_mean(self.latent.kl(params))
+    return kl_loss, self.regularizer(kl_loss, params, z_sampled, step)
 
   def evaluation_terms(self, images, seed, step):
     """The scalars averaged over the evaluation batches after training (dlib's EVAL metrics)."""

@@ -9,8 +9,8 @@ Objective, as the authors' code computes it (no β, no annealing), minimised per
     loss = mean_i BCE(x_i, dec(z_i)) + mean_i KL_code(x_i),        z_i ~ q(z | x_i) for the decoder,
     KL_code(x) = (ν+1)/2 · log|Ψ + z'z'ᵀ| − ½ · log|S| + (ν+1)/2 · tr[(S + μμᵀ + Ψ)(Ψ + z'z'ᵀ)⁻¹],
 
-with z' ~ q(z | x) a second, independent reparameterised sample used only here (the stateless step seed is split
-in two). With q(Σ | z') = IW(Ψ + z'z'ᵀ, ν + 1), the conjugate posterior of Σ given one latent,
+with z' ~ q(z | x) a second, independent reparameterised sample used only here (drawn from its own stateless
+stream of the step's seed). With q(Σ | z') = IW(Ψ + z'z'ᵀ, ν + 1), the conjugate posterior of Σ given one latent,
 
     KL_code + C = E_{Σ~q(Σ|z')}[KL(N(μ, S) ‖ N(0, Σ))] + KL(IW(Ψ + z'z'ᵀ, ν+1) ‖ IW(Ψ, ν)),
     C = −ν/2 · log|Ψ| + log Γ_d(ν/2) − log Γ_d((ν+1)/2) − (ν+2)·d/2 − (d/2)·log 2,
@@ -39,10 +39,13 @@ import math
 import gin
 import tensorflow as tf
 
-from submission import losses
-from submission.latent.base import split_seed
+from submission.latent.base import derived_seed
 from submission.latent.full_covariance import FullCovarianceLatent, log_det_from_cholesky
 from submission.models.base import GaussianEncoderModel
+
+
+# The random stream of z' (the decoder's z uses the step seed itself).
+REGULARIZER_STREAM = 1
 
 
 def _outer(vectors):
@@ -116,22 +119,9 @@ class CHyVAE(GaussianEncoderModel):
       constant = tf.cast(kl_code_constant(self.latent.psi_scale, self.nu, d), z_prime.dtype)
     return regularizer, regularizer + constant
 
-  def forward(self, images, seed, step):
-    """The base's terms, with two independent posterior samples: z for the decoder and z' for the regulariser."""
-    del step  # no schedule
-    decoder_seed, regularizer_seed = split_seed(seed, 2)
-    params = self.latent.training_params(self.encode(images), seed)
-    z = self.latent.sample(params, decoder_seed)
-    z_prime = self.latent.sample(params, regularizer_seed)
-    reconstruction_loss = tf.reduce_mean(losses.make_reconstruction_loss(images, self.decode(z)))
+  def kl_and_regularizer(self, params, z_sampled, seed, step):
+    """(mean KL_code + C, mean KL_code) with z' ~ q(z | x), drawn independently of the decoder's z."""
+    del z_sampled, step  # no schedule; the decoder's sample must not enter the hyperprior term
+    z_prime = self.latent.sample(params, derived_seed(seed, REGULARIZER_STREAM))
     regularizer, kl_loss = self.hyperprior_kl(params, z_prime)
-    regularizer += self.latent.penalty(params)  # the base's hook; 0 for the full-covariance space
-    terms = {
-        "reconstruction_loss": reconstruction_loss,
-        "elbo": -(reconstruction_loss + kl_loss),
-        "regularizer": regularizer,
-        "kl_loss": kl_loss,
-        "loss": reconstruction_loss + regularizer,
-    }
-    terms.update(self.latent.summaries(params))
-    return terms, params, z
+    return kl_loss, regularizer

@@ -26,8 +26,9 @@ Choices (research note ``research/deltavae.md`` §3):
 import gin
 import tensorflow as tf
 
+from submission.errors import UserError
 from submission.latent import diffusion
-from submission.latent.base import LatentSpace
+from submission.latent.base import resolve_latent_space
 from submission.models.base import GaussianEncoderModel
 
 
@@ -51,7 +52,7 @@ class DeltaVAE(GaussianEncoderModel):
   def __init__(self, latent_space=None, beta=1.0, c_min=0., c_max=15., capacity_steps=100000, capacity=True):
     super().__init__(name="deltavae")
     if beta < 0:
-      raise ValueError(f"deltavae.beta must be >= 0, got {beta}")
+      raise UserError(f"deltavae.beta must be >= 0, got {beta}")
     self._latent_space = latent_space
     self.beta = float(beta)
     self.c_min = float(c_min)
@@ -64,12 +65,7 @@ class DeltaVAE(GaussianEncoderModel):
     return self.capacity and self.beta > 0
 
   def make_latent_space(self):
-    space = self._latent_space if self._latent_space is not None else diffusion.hypersphere
-    if not isinstance(space, LatentSpace):
-      space = space()
-    if not isinstance(space, LatentSpace):
-      raise TypeError(f"deltavae.latent_space must be a LatentSpace or a callable returning one, got {space!r}")
-    return space
+    return resolve_latent_space(self._latent_space or diffusion.hypersphere, "deltavae.latent_space")
 
   def capacity_at(self, step):
     return capacity_schedule(step, self.c_min, self.c_max, self.capacity_steps)

@@ -8,6 +8,7 @@ The covariance is the biased one (divides by B), as in dlib.
 import gin
 import tensorflow as tf
 
+from submission.errors import UserError
 from submission.models.base import GaussianEncoderModel
 
 
@@ -25,13 +26,17 @@ def regularize_diag_off_diag_dip(covariance, lambda_od, lambda_d):
   return lambda_od * tf.reduce_sum(tf.square(off_diagonal)) + lambda_d * tf.reduce_sum(tf.square(diagonal - 1.))
 
 
+def check_dip_type(dip_type, binding="dip_vae.dip_type"):
+  if dip_type not in ("i", "ii"):
+    raise UserError(f"{binding} must be 'i' or 'ii', got {dip_type!r}")
+  return dip_type
+
+
 def dip_covariance(z_mean, z_logvar, dip_type):
   covariance = compute_covariance_z_mean(z_mean)
-  if dip_type == "i":
-    return covariance
-  if dip_type == "ii":
-    return covariance + tf.linalg.diag(tf.reduce_mean(tf.exp(z_logvar), axis=0))
-  raise ValueError(f"dip_vae.dip_type must be 'i' or 'ii', got {dip_type!r}")
+  if check_dip_type(dip_type) == "ii":
+    covariance += tf.linalg.diag(tf.reduce_mean(tf.exp(z_logvar), axis=0))
+  return covariance
 
 
 @gin.configurable("dip_vae")
@@ -40,11 +45,9 @@ class DIPVAE(GaussianEncoderModel):
 
   def __init__(self, lambda_od=gin.REQUIRED, lambda_d_factor=gin.REQUIRED, dip_type="i"):
     super().__init__(name="dip_vae")
-    if dip_type not in ("i", "ii"):
-      raise ValueError(f"dip_vae.dip_type must be 'i' or 'ii', got {dip_type!r}")
     self.lambda_od = lambda_od
     self.lambda_d = lambda_d_factor * lambda_od
-    self.dip_type = dip_type
+    self.dip_type = check_dip_type(dip_type)
 
   def regularizer(self, kl_loss, params, z_sampled, step):
     covariance = dip_covariance(params["mean"], params["logvar"], self.dip_type)

@@ -14,8 +14,9 @@ factors √det g(h) of f cancel (seed §2, App. 5.2–5.3). β = 1 is the seed's
 
 import gin
 
+from submission.errors import UserError
 from submission.latent import embedded
-from submission.latent.base import LatentSpace
+from submission.latent.base import resolve_latent_space
 from submission.models.base import GaussianEncoderModel
 
 
@@ -30,17 +31,13 @@ class ERVAE(GaussianEncoderModel):
   def __init__(self, latent_space=None, beta=1.0):
     super().__init__(name="ervae")
     if beta < 0:
-      raise ValueError(f"ervae.beta must be >= 0, got {beta}")
+      raise UserError(f"ervae.beta must be >= 0, got {beta}")
     self._latent_space = latent_space
     self.beta = float(beta)
 
   def make_latent_space(self):
-    space = self._latent_space if self._latent_space is not None else embedded.embedded_manifold
-    if not isinstance(space, LatentSpace):
-      space = space()
-    if not isinstance(space, embedded.EmbeddedManifoldLatent):
-      raise TypeError(f"ervae.latent_space must be an embedded-manifold latent space, got {space!r}")
-    return space
+    return resolve_latent_space(self._latent_space or embedded.embedded_manifold, "ervae.latent_space",
+                                embedded.EmbeddedManifoldLatent)
 
   def regularizer(self, kl_loss, params, z_sampled, step):
     return self.beta * kl_loss

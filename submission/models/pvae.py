@@ -30,10 +30,9 @@ whatever ``latent_space.factory`` says.
 
 import gin
 
-from submission.errors import UserError
 from submission.latent import l0_gate
 from submission.models.base import GaussianEncoderModel
-from submission.models.dip_vae import dip_covariance, regularize_diag_off_diag_dip
+from submission.models.dip_vae import check_dip_type, dip_covariance, regularize_diag_off_diag_dip
 
 
 @gin.configurable("pvae")
@@ -42,11 +41,9 @@ class PVAE(GaussianEncoderModel):
 
   def __init__(self, lambda_od=20., lambda_d=2., dip_type="i"):
     super().__init__(name="pvae")
-    if dip_type not in ("i", "ii"):
-      raise UserError(f"pvae.dip_type must be 'i' or 'ii', got {dip_type!r}")
     self.lambda_od = float(lambda_od)
     self.lambda_d = float(lambda_d)
-    self.dip_type = dip_type
+    self.dip_type = check_dip_type(dip_type, "pvae.dip_type")
 
   def make_latent_space(self):
     return l0_gate.l0_gated_gaussian()
