@@ -86,18 +86,26 @@ def record_configuration(model_dir):
 
 
 def batch_dataset(data, batch_size, seed, first_batch=0, num_batches=None, prefetch=4):
-  """Whole batches drawn from a GroundTruthData (vectorised), float32, prefetched off the training thread."""
+  """Whole batches drawn from a GroundTruthData (vectorised), float32, prefetched off the training thread.
+
+  Batch i is drawn with ``RandomState([seed, i])``, so a stream started at ``first_batch`` continues another
+  exactly. tf.data's autotuning is switched off: the buffer size is explicit and the map sequential, so it had
+  nothing to tune, yet its model thread made deleting the iterator (which the loop does when it stops) block for
+  1-10 s while holding the GIL. A map over batch indices rather than
+  ``Dataset.from_generator`` keeps the batch index explicit and avoids from_generator's finalisation at exit.
+  """
   shape = [batch_size] + list(data.observation_shape)
 
-  def batches():
-    i = first_batch
-    while num_batches is None or i < first_batch + num_batches:
-      random_state = np.random.RandomState([seed % 2**32, i])
-      yield np.asarray(data.sample_observations(batch_size, random_state), dtype=np.float32)
-      i += 1
+  def draw(index):
+    random_state = np.random.RandomState([seed % 2**32, int(index)])
+    return np.asarray(data.sample_observations(batch_size, random_state), dtype=np.float32)
 
-  dataset = tf.data.Dataset.from_generator(batches, output_signature=tf.TensorSpec(shape, tf.float32))
-  return dataset.prefetch(prefetch)
+  end = first_batch + num_batches if num_batches is not None else np.iinfo(np.int64).max
+  batches = tf.data.Dataset.range(first_batch, end).map(
+      lambda index: tf.ensure_shape(tf.numpy_function(draw, [index], tf.float32, stateful=False), shape))
+  options = tf.data.Options()
+  options.autotune.enabled = False
+  return batches.prefetch(prefetch).with_options(options)
 
 
 def configure_devices():

@@ -358,3 +358,17 @@ def test_resumed_training_equals_uninterrupted_training(name, tmp_path):
     assert read_json(os.path.join(whole, "results", "json", "train_results.json"))["global_step"] == 8
     iterations = {k: int(v) for k, v in reference.items() if k.endswith("iterations/.ATTRIBUTES/VARIABLE_VALUE")}
     assert sorted(iterations.values()) == [4, 4], iterations
+
+
+def test_batch_stream_draws_batch_i_from_its_own_seed_and_continues_from_any_batch():
+  data = named_data.load("dummy_data")
+  expected = [data.sample_observations(3, np.random.RandomState([7, i])).astype(np.float32) for i in range(5)]
+  whole = [batch.numpy() for batch in train.batch_dataset(data, 3, seed=7, num_batches=5)]
+  tail = [batch.numpy() for batch in train.batch_dataset(data, 3, seed=7, first_batch=2, num_batches=3)]
+  assert len(whole) == 5 and len(tail) == 3
+  for got, want in zip(whole, expected):
+    np.testing.assert_array_equal(got, want)
+  for got, want in zip(tail, expected[2:]):
+    np.testing.assert_array_equal(got, want)
+  # Autotuning's model thread made deleting a half-read iterator block for seconds with the GIL held.
+  assert train.batch_dataset(data, 3, seed=7).options().autotune.enabled is False
