@@ -11,6 +11,7 @@ postprocesses it to a mean representation exactly as the pipeline does, then tim
 * the bare encoder: the same network (trunk + latent heads + representation) as one compiled function on a tensor
   already in memory.
 
+The two are timed in alternating blocks of 10 batches (the speed of this shared machine drifts within a minute).
 Prints as its last line ``images_per_s=<x> bare_images_per_s=<y>``.
 """
 
@@ -33,12 +34,19 @@ from submission import cli, export, postprocess, train  # noqa: E402,F401  (trai
 MEAN_CONFIG = "config/unsupervised_study_v1/postprocess_configs/mean.gin"
 
 
-def timed(function, batches, repeat):
-  function(batches[0])  # trace / warm up
-  start = time.perf_counter()
-  for i in range(repeat):
-    function(batches[i % len(batches)])
-  return time.perf_counter() - start
+def interleaved_seconds(calls, repeat, block=10):
+  """Seconds each of ``calls`` (name: (function, batches)) takes for ``repeat`` calls, timed in alternating blocks
+  of ``block`` calls so that the machine's drifting speed affects all alike."""
+  for function, batches in calls.values():
+    function(batches[0])  # trace / warm up
+  seconds = dict.fromkeys(calls, 0.)
+  for first in range(0, repeat, block):
+    for name, (function, batches) in calls.items():
+      start = time.perf_counter()
+      for i in range(first, min(first + block, repeat)):
+        function(batches[i % len(batches)])
+      seconds[name] += time.perf_counter() - start
+  return seconds
 
 
 def main(argv=None):
@@ -63,11 +71,11 @@ def main(argv=None):
     postprocess.postprocess_with_gin(model_dir, representation_dir,
                                      gin_config_files=[resources.get_file(MEAN_CONFIG)])
     representation_function = evaluate.load_representation_function(representation_dir)
-    exported_seconds = timed(representation_function, numpy_batches, args.batches)
-
     bare = tf.function(lambda images: model.latent.representation(model.encode(images)))
     tensor_batches = [tf.constant(b) for b in numpy_batches]
-    bare_seconds = timed(lambda b: bare(b).numpy(), tensor_batches, args.batches)
+    seconds = interleaved_seconds({"exported": (representation_function, numpy_batches),
+                                   "bare": (lambda b: bare(b).numpy(), tensor_batches)}, args.batches)
+    exported_seconds, bare_seconds = seconds["exported"], seconds["bare"]
 
   images = args.batches * args.batch_size
   print(f"model={args.model} batch_size={args.batch_size} batches={args.batches} "

@@ -1,6 +1,6 @@
 """Training throughput: the full training loop vs the bare compiled train step.
 
-    python bench/train_throughput.py --model MODEL [--steps N] [--batch_size 64]
+    python bench/train_throughput.py --model MODEL [--steps N] [--batch_size 64] [--block 50]
 
 MODEL is any gin_configs/<MODEL>.gin. The model trains with its config's architecture forced to dlib's
 conv_encoder/deconv_decoder, batch 64, on in-memory random binary images of dSprites' shape (64×64×1) served
@@ -9,12 +9,22 @@ from a GroundTruthData, prefetched). Prints as its last line
 
     steps_per_s=<x> bare_steps_per_s=<y>
 
-— the full loop (input pipeline, step, NaN checks, logging every 100 steps, checkpoints every 1000) vs the same
-compiled step called on one fixed batch, half of its steps timed before the loop and half after (the step rate
-drifts as the weights train). The loop should reach at least 0.9 of the bare rate.
+— the full loop (``TrainingLoop.run``: input pipeline, step, NaN checks, logging every 100 steps, checkpoints every
+1000 and at the end) vs the same compiled step called on one fixed batch already in memory. Both rates count
+global steps (FactorVAE advances two per iteration) and exclude the warm-up iterations, which trace.
+
+The two are measured interleaved: after the warm-up, every ``--block`` loop iterations the input stream pauses the
+loop and runs a block of bare steps, whose time is taken out of the loop's. On a shared 2-core VM the speed of the
+same compiled step drifts by 10-30 % within a minute, so rates measured one after the other compare the machine's
+moods, not the loop; alternating blocks puts both under the same conditions. The bare blocks restore the global
+step afterwards, so the loop's logging and checkpoint schedule are those of a normal run. While a bare block runs,
+the prefetch buffer refills, which could hide a slow input pipeline for up to ``prefetch_batches`` iterations per
+block (4 of the default 50); the time the loop spent waiting for input is therefore printed as well
+(``input_wait``, a share of the loop's time).
 """
 
 import argparse
+import itertools
 import os
 import sys
 import tempfile
@@ -58,13 +68,59 @@ def build_loop(model_dir):
   return train.TrainingLoop(model, model_dir, random_seed=0), train.loop_settings()
 
 
+class InterleavedStream:
+  """The loop's input stream, timing the loop and pausing it every ``block`` iterations for a block of bare steps.
+
+  The clock starts after ``warmup`` iterations. ``loop_seconds`` (set when the loop has returned, see ``finish``)
+  is the loop's wall time without the bare blocks; ``bare_seconds`` the bare blocks' own; ``input_seconds`` the
+  loop's time spent waiting for the next batch.
+  """
+
+  def __init__(self, stream, loop, images, warmup, block):
+    self.stream, self.loop, self.images, self.warmup, self.block = stream, loop, images, warmup, block
+    self.bare_iterations, self.bare_seconds, self.paused_seconds, self.input_seconds = 0, 0., 0., 0.
+    self.start = None
+
+  def bare_block(self):
+    step = self.loop.global_step.numpy()  # also waits for the loop's last iteration to finish
+    paused = time.perf_counter()
+    for _ in range(self.block):
+      terms = self.loop.train_iteration(self.images)
+    float(terms["loss"])  # waits for the last bare step
+    self.bare_seconds += time.perf_counter() - paused
+    self.bare_iterations += self.block
+    self.loop.global_step.assign(step)
+    self.paused_seconds += time.perf_counter() - paused
+
+  def __iter__(self):
+    batches = iter(self.stream)
+    for index in itertools.count():
+      if index == self.warmup:
+        self.start = time.perf_counter()
+      elif index > self.warmup and (index - self.warmup) % self.block == 0:
+        self.bare_block()
+      waiting = time.perf_counter()
+      batch = next(batches, None)
+      if batch is None:
+        return
+      if self.start is not None:
+        self.input_seconds += time.perf_counter() - waiting
+      yield batch
+
+  def finish(self):
+    self.loop_seconds = time.perf_counter() - self.start - self.paused_seconds
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--model", default="beta_vae", help="a gin_configs/<MODEL>.gin name")
-  parser.add_argument("--steps", type=int, default=300, help="timed steps for each measurement")
+  parser.add_argument("--steps", type=int, default=300, help="timed loop iterations (and as many bare ones)")
   parser.add_argument("--batch_size", type=int, default=64)
-  parser.add_argument("--warmup", type=int, default=20)
+  parser.add_argument("--warmup", type=int, default=20, help="untimed iterations first (tracing)")
+  parser.add_argument("--block", type=int, default=50, help="iterations per alternating loop / bare block")
   args = parser.parse_args(argv)
+  if args.steps < args.block or args.steps % args.block:
+    parser.error("--steps must be a positive multiple of --block")
 
   gin_file = os.path.join(cli.REPOSITORY_ROOT, "gin_configs", args.model + ".gin")
   bindings = ["encoder.encoder_fn = @conv_encoder", "decoder.decoder_fn = @deconv_decoder",
@@ -72,45 +128,20 @@ def main(argv=None):
   with tempfile.TemporaryDirectory() as model_dir, cli.gin_config([gin_file], bindings):
     loop, settings = build_loop(model_dir)
     data = InMemoryData()
-    per_iteration = loop.model.steps_per_iteration
-
-    # Bare: the compiled step alone, on one fixed batch already on the device. The step rate drifts as the
-    # weights train (seen on CPU), so it is measured before and after the loop and the two are averaged.
     images = tf.constant(data.sample_observations(args.batch_size, np.random.RandomState(0)))
-    for _ in range(args.warmup):
-      loop.train_iteration(images)
-
-    def bare_seconds(steps):
-      start = time.perf_counter()
-      for _ in range(steps):
-        terms = loop.train_iteration(images)
-      float(terms["loss"])  # wait for the last step
-      return time.perf_counter() - start
-
-    bare_time = bare_seconds(args.steps // 2)
-
-    # Full loop: input pipeline, NaN checks, logging and checkpoints, as in training.
-    first = int(loop.global_step.numpy())
     stream = train.batch_dataset(data, args.batch_size, seed=1, first_batch=loop.iteration(),
                                  prefetch=settings["prefetch_batches"])
-    total = first + (args.warmup + args.steps) * per_iteration
-    timer = {}
+    timed = InterleavedStream(stream, loop, images, args.warmup, args.block)
+    per_iteration = loop.model.steps_per_iteration
+    total = int(loop.global_step.numpy()) + (args.warmup + args.steps) * per_iteration
+    loop.run(timed, total, settings, time.time())
+    timed.finish()
+    # Bare blocks run between loop blocks only, so there is one block fewer of them: rates, not totals, compare.
+    full = args.steps * per_iteration / timed.loop_seconds
+    bare = timed.bare_iterations * per_iteration / timed.bare_seconds
 
-    class TimedStream:
-      """Starts the clock after the warm-up iterations, so both rates exclude tracing."""
-
-      def __iter__(self):
-        for index, batch in enumerate(stream):
-          if index == args.warmup:
-            timer["start"] = time.perf_counter()
-          yield batch
-
-    loop.run(TimedStream(), total, settings, time.time())
-    full = args.steps * per_iteration / (time.perf_counter() - timer["start"])
-    bare_time += bare_seconds(args.steps - args.steps // 2)
-    bare = args.steps * per_iteration / bare_time
-
-  print(f"model={args.model} batch_size={args.batch_size} steps={args.steps} ratio={full / bare:.3f}")
+  print(f"model={args.model} batch_size={args.batch_size} steps={args.steps} block={args.block} "
+        f"ratio={full / bare:.3f} input_wait={timed.input_seconds / timed.loop_seconds:.4f}")
   print(f"steps_per_s={full:.2f} bare_steps_per_s={bare:.2f}")
 
 
