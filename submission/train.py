@@ -91,8 +91,8 @@ def batch_dataset(data, batch_size, seed, first_batch=0, num_batches=None, prefe
   Batch i is drawn with ``RandomState([seed, i])``, so a stream started at ``first_batch`` continues another
   exactly. tf.data's autotuning is switched off: the buffer size is explicit and the map sequential, so it had
   nothing to tune, yet its model thread made deleting the iterator (which the loop does when it stops) block for
-  1-10 s while holding the GIL. A map over batch indices rather than
-  ``Dataset.from_generator`` keeps the batch index explicit and avoids from_generator's finalisation at exit.
+  1-10 s while holding the GIL. A map over batch indices rather than ``Dataset.from_generator`` keeps the batch
+  index explicit and avoids from_generator's finalisation at exit.
   """
   shape = [batch_size] + list(data.observation_shape)
 
