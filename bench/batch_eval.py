@@ -86,7 +86,7 @@ def main(argv=None):
     seconds = time.time() - start
     if summary["failed"]:
       for failure in summary["failures"]:
-        print(f"[bench] FAILED {failure['pair']}: {failure['error']}", file=sys.stderr)
+        print(f"[bench] FAILED {failure['task']}: {failure['error']}", file=sys.stderr)
       raise SystemExit(f"[bench] {summary['failed']} pairs failed")
     rates[count] = len(pairs) / seconds * 60
     busy = summary["pair_seconds"]

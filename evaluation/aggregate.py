@@ -94,11 +94,6 @@ def table(rows):
   return records, list(ID_COLUMNS) + varying + score_keys
 
 
-def write_atomically(path, write):
-  with atomic_path(path) as temporary:
-    write(temporary)
-
-
 def headline_scores(records):
   """[(metric, score column)] to plot: each metric's headline keys, as the pipeline's score table shows them."""
   from submission.pipeline import HEADLINE_KEYS  # pylint: disable=import-outside-toplevel
@@ -149,7 +144,8 @@ def plot(records, path):
         ax.set_ylabel(dataset, fontsize=9)
       ax.grid(axis="y", alpha=0.3)
   figure.tight_layout()
-  write_atomically(path, lambda temporary: figure.savefig(temporary, dpi=90, format="png"))
+  with atomic_path(path) as temporary:
+    figure.savefig(temporary, dpi=90, format="png")
   plt.close(figure)
 
 
@@ -157,15 +153,15 @@ def aggregate(directory, output=None):
   """Writes PREFIX.json (dlib's format), PREFIX.csv and PREFIX.png; returns their paths and the row count."""
   import pandas as pd  # pylint: disable=import-outside-toplevel
   prefix = output or os.path.join(directory, "aggregated_results")
-  os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
   rows = load_results(find_results(directory))
   # dlib's aggregate_results_to_json: a DataFrame of the rows, written column-oriented by pandas; with pandas'
   # highest precision (15 decimals) instead of its default 10, which would round every score.
   frame = pd.DataFrame(rows)
-  write_atomically(prefix + ".json", lambda temporary: frame.to_json(path_or_buf=temporary, double_precision=15))
+  with atomic_path(prefix + ".json") as temporary:
+    frame.to_json(path_or_buf=temporary, double_precision=15)
   records, columns = table(rows)
-  write_atomically(prefix + ".csv", lambda temporary: pd.DataFrame(records, columns=columns).to_csv(temporary,
-                                                                                                   index=False))
+  with atomic_path(prefix + ".csv") as temporary:
+    pd.DataFrame(records, columns=columns).to_csv(temporary, index=False)
   plot(records, prefix + ".png")
   print(f"[aggregate] {len(rows)} evaluations ({len({r['path'] for r in records})} pairs) → {prefix}.json, "
         f"{prefix}.csv, {prefix}.png")

@@ -229,20 +229,10 @@ def evaluate_pair(pair):
   return {key: (value.item() if hasattr(value, "item") else value) for key, value in scores.items()}
 
 
-def record_failure(pair, outcome):
-  error = dict(outcome["error"])
-  workers.write_json_atomically(pair.error_file, {
-      "representation_dir": pair.representation_dir, "metric": pair.metric,
-      "metric_config": list(pair.config_files), "metric_bindings": list(pair.bindings),
-      "output_dir": pair.output_dir, "log": pair.log_file if os.path.exists(pair.log_file) else None,
-      "seconds": outcome.get("seconds"), "time": time.strftime("%Y-%m-%d %H:%M:%S"), **error})
-
-
 # --- the batch ----------------------------------------------------------------------------------------------------
 
-def run_batch(pairs, backend, stream=None, comparer=None, label="batch"):
+def run_batch(pairs, backend, comparer=None, label="batch"):
   """Evaluates every pair not already complete; returns a summary dict (counts, failures, scores by pair)."""
-  stream = stream or sys.stderr
   todo, skipped = [], []
   for pair in pairs:
     if comparer is not None and comparer.is_complete(pair):
@@ -254,8 +244,8 @@ def run_batch(pairs, backend, stream=None, comparer=None, label="batch"):
              "scores": {}, "seconds": 0.0, "pair_seconds": []}
   start = time.time()
   print(f"[{label}] {len(pairs)} pairs: {len(skipped)} already complete, {len(todo)} to evaluate"
-        + (f" ({backend.describe()})" if todo else ""), file=stream, flush=True)
-  progress = workers.Progress(label, len(pairs), skipped=len(skipped), stream=stream)
+        + (f" ({backend.describe()})" if todo else ""), file=sys.stderr, flush=True)
+  progress = workers.Progress(label, len(pairs), skipped=len(skipped))
   tasks = []
   for pair in todo:
     workers.remove_if_exists(pair.log_file)
@@ -271,9 +261,11 @@ def run_batch(pairs, backend, stream=None, comparer=None, label="batch"):
         workers.remove_if_exists(pair.log_file)
       else:
         summary["failed"] += 1
-        record_failure(pair, outcome)
-        summary["failures"].append({"pair": pair.describe(), "error_file": pair.error_file,
-                                    "error": f"{outcome['error']['type']}: {outcome['error']['message']}"})
+        error = workers.record_failure(
+            pair.error_file, outcome, representation_dir=pair.representation_dir, metric=pair.metric,
+            metric_config=list(pair.config_files), metric_bindings=list(pair.bindings), output_dir=pair.output_dir,
+            log=pair.log_file if os.path.exists(pair.log_file) else None)
+        summary["failures"].append({"task": pair.describe(), "error_file": pair.error_file, "error": error})
       progress.update(outcome["status"], pair.describe())
   finally:
     progress.close()
@@ -281,15 +273,10 @@ def run_batch(pairs, backend, stream=None, comparer=None, label="batch"):
   return summary
 
 
-def print_summary(summary, label="batch", stream=None):
-  stream = stream or sys.stdout
-  print(f"[{label}] done in {cli.format_duration(summary['seconds'])}: {summary['pairs']} pairs, "
-        f"{summary['evaluated']} evaluated, {summary['skipped']} already complete, {summary['failed']} failed",
-        file=stream)
-  for failure in summary["failures"]:
-    print(f"[{label}] FAILED {failure['pair']}: {cli.one_line(failure['error'])[:300]} "
-          f"(details: {failure['error_file']})", file=stream)
-  stream.flush()
+def print_summary(summary):
+  print(f"[batch] done in {cli.format_duration(summary['seconds'])}: {summary['pairs']} pairs, "
+        f"{summary['evaluated']} evaluated, {summary['skipped']} already complete, {summary['failed']} failed")
+  workers.print_failures("batch", summary["failures"])
 
 
 def batch(representations, metrics=None, metric_config_files=None, metric_bindings=(), output=None, num_workers=None,

@@ -36,7 +36,8 @@ from submission import cli
 from submission.data import named_data
 from submission.errors import UserError
 from submission.postprocess import resolve_auto_dataset
-from submission.results import EXPORT_DIR, RESULTS_DIR, atomic_directory, check_output_dir, write_results
+from submission.atomic import atomic_directory
+from submission.results import EXPORT_DIR, RESULTS_DIR, check_output_dir, write_results
 
 
 def load_representation_signature(representation_dir):

@@ -14,8 +14,8 @@ As the NeurIPS 2019 Disentanglement Challenge starter kit's ``local_evaluation.p
   ``evaluation.name = '<metric>'``, written (replacing earlier results) to ``<experiment>/metrics/<metric>``;
 * the data set is the one recorded with the representation (``dataset.name = "auto"`` in the configs), unless
   ``--dataset`` names another;
-* the scores are the kit's headline numbers, read from each metric's ``results/aggregate/evaluation.json``:
-  factor_vae_metric = ``eval_accuracy``, dci = ``disentanglement``, mig = ``discrete_mig``, sap_score =
+* the scores are the kit's headline numbers (as each metric's ``results/aggregate/evaluation.json`` records them
+  with the prefix ``evaluation_results.``): factor_vae_metric = ``eval_accuracy``, dci = ``disentanglement``, mig = ``discrete_mig``, sap_score =
   ``SAP_score``, irs = ``IRS``. They are printed and written as JSON to ``--output`` (default
   ``<experiment>/local_evaluation.json``).
 
@@ -32,18 +32,17 @@ import submission.compat  # noqa: F401  (must precede dlib imports)
 from disentanglement_lib.utils import resources
 from evaluation import evaluate
 from submission import cli
+from submission.atomic import write_json_atomically
 from submission.errors import UserError
-from submission.results import RESULTS_DIR
 
-# Metric name → (dlib config file, key of the kit's score in results/aggregate/evaluation.json), in the kit's
-# order of ``expected_evaluation_metrics``.
+# Metric name → (dlib config file, key of the kit's score in the metric's results), in the kit's order of
+# ``expected_evaluation_metrics``.
 CHALLENGE_METRICS = {
-    "dci": ("config/unsupervised_study_v1/metric_configs/dci.gin", "evaluation_results.disentanglement"),
-    "factor_vae_metric": ("config/unsupervised_study_v1/metric_configs/factor_vae_metric.gin",
-                          "evaluation_results.eval_accuracy"),
-    "sap_score": ("config/unsupervised_study_v1/metric_configs/sap_score.gin", "evaluation_results.SAP_score"),
-    "mig": ("config/unsupervised_study_v1/metric_configs/mig.gin", "evaluation_results.discrete_mig"),
-    "irs": ("config/sample/irs/irs.gin", "evaluation_results.IRS"),
+    "dci": ("config/unsupervised_study_v1/metric_configs/dci.gin", "disentanglement"),
+    "factor_vae_metric": ("config/unsupervised_study_v1/metric_configs/factor_vae_metric.gin", "eval_accuracy"),
+    "sap_score": ("config/unsupervised_study_v1/metric_configs/sap_score.gin", "SAP_score"),
+    "mig": ("config/unsupervised_study_v1/metric_configs/mig.gin", "discrete_mig"),
+    "irs": ("config/sample/irs/irs.gin", "IRS"),
 }
 DEFAULT_OUTPUT_PATH = "./scratch/shared"     # the starter kit's defaults
 DEFAULT_EVALUATION_NAME = "experiment_name"
@@ -53,24 +52,6 @@ def default_representation_dir(environ=None):
   environ = os.environ if environ is None else environ
   return os.path.join(environ.get("AICROWD_OUTPUT_PATH", DEFAULT_OUTPUT_PATH),
                       environ.get("AICROWD_EVALUATION_NAME", DEFAULT_EVALUATION_NAME), "representation")
-
-
-def read_score(metric_dir, key):
-  path = os.path.join(metric_dir, RESULTS_DIR, "aggregate", "evaluation.json")
-  with open(path) as f:
-    results = json.load(f)
-  if key not in results:
-    raise UserError(f"{path} has no {key}")
-  return float(results[key])
-
-
-def write_json_atomically(data, path):
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  temporary = os.path.join(directory, f".{os.path.basename(path)}.partial-{os.getpid()}")
-  with open(temporary, "w") as f:
-    json.dump(data, f, indent=2)
-  os.replace(temporary, path)
 
 
 def local_evaluation(representation_dir=None, dataset=None, output_file=None, metric_bindings=(),
@@ -96,12 +77,14 @@ def local_evaluation(representation_dir=None, dataset=None, output_file=None, me
     metric_dir = os.path.join(experiment_dir, "metrics", metric)
     print(f"[local_evaluation {index}/{len(metrics)}] {metric} ...", flush=True)
     start = time.time()
-    evaluate.evaluate_with_gin(representation_dir, metric_dir, overwrite=True,
-                               gin_config_files=[resources.get_file(config)], gin_bindings=bindings)
-    scores[metric] = read_score(metric_dir, key)
+    results = evaluate.evaluate_with_gin(representation_dir, metric_dir, overwrite=True,
+                                         gin_config_files=[resources.get_file(config)], gin_bindings=bindings)
+    if key not in results:
+      raise UserError(f"{metric} returned no {key} (it returned {', '.join(sorted(results))})")
+    scores[metric] = float(results[key])
     print(f"[local_evaluation {index}/{len(metrics)}] {metric} = {scores[metric]:.4f} "
           f"({time.time() - start:.0f}s)", flush=True)
-  write_json_atomically(scores, output_file)
+  write_json_atomically(output_file, scores)
   print(f"Final scores: {json.dumps(scores)}")
   print(f"written to {output_file}")
   return scores

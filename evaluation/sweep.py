@@ -54,7 +54,7 @@ import os
 import sys
 import time
 
-from evaluation import workers
+from evaluation import batch, workers
 from submission import cli
 from submission.errors import UserError
 
@@ -213,7 +213,7 @@ def definition(point, settings):
 
 def is_complete(directory, metrics):
   return os.path.isfile(os.path.join(directory, "scores.json")) and all(
-      os.path.isfile(os.path.join(directory, "metrics", "mean", m, "results", "json", "evaluation_results.json"))
+      os.path.isfile(os.path.join(directory, "metrics", "mean", m, batch.RESULTS_FILE))
       for m in metrics)
 
 
@@ -248,21 +248,21 @@ def run_point(point):
 # --- the sweep --------------------------------------------------------------------------------------------------
 
 def run_sweep(sweep_file, output=None, backend="local", address=None, num_workers=None, threads=None,
-              gpus_per_task=DEFAULT_GPUS_PER_TASK, points_spec=None, dry_run=False, stream=None):
-  stream = stream or sys.stderr
+              gpus_per_task=DEFAULT_GPUS_PER_TASK, points_spec=None, dry_run=False):
   settings, points = load_sweep(sweep_file)
   points = select_points(points, points_spec)
   output = output or settings["output"]
   if not output:
     raise UserError(f"{sweep_file} sets no output directory: pass --output DIR")
   output = os.path.abspath(output)  # workers (Ray's too) may run in another directory
+  summary = {"points": len(points), "completed": 0, "skipped": 0, "failed": 0, "failures": []}
   if dry_run:
     for point in points:
       print(f"{point['model_num']}\t{point['gin_file']}\t{'; '.join(point['bindings'])}")
     print(f"[sweep] {len(points)} points, output {output}")
-    return {"points": len(points), "completed": 0, "skipped": 0, "failed": 0, "failures": []}
+    return summary
 
-  todo, summary = [], {"points": len(points), "completed": 0, "skipped": 0, "failed": 0, "failures": []}
+  todo = []
   conflicts = []
   for point in points:
     directory = point_dir(output, point)
@@ -277,8 +277,8 @@ def run_sweep(sweep_file, output=None, backend="local", address=None, num_worker
       workers.write_json_atomically(os.path.join(directory, POINT_FILE), wanted)
       todo.append(dict(wanted, output_dir=directory, gin_path=resolve_gin_file(point["gin_file"])))
   print(f"[sweep] {settings['name']}: {len(points)} points in {output}: {summary['skipped']} already complete, "
-        f"{len(todo)} to run", file=stream, flush=True)
-  progress = workers.Progress("sweep", len(points), skipped=summary["skipped"], stream=stream)
+        f"{len(todo)} to run", file=sys.stderr, flush=True)
+  progress = workers.Progress("sweep", len(points), skipped=summary["skipped"])
   start = time.time()
 
   def record(point, outcome):
@@ -288,12 +288,11 @@ def run_sweep(sweep_file, output=None, backend="local", address=None, num_worker
       workers.remove_if_exists(directory + ".error.json")
     else:
       summary["failed"] += 1
-      workers.write_json_atomically(directory + ".error.json", {
-          "model_num": point["model_num"], "gin_file": point["gin_file"], "bindings": point["bindings"],
-          "output_dir": directory, "log": directory + ".log", "time": time.strftime("%Y-%m-%d %H:%M:%S"),
-          "seconds": outcome.get("seconds"), **outcome["error"]})
-      summary["failures"].append({"point": point["model_num"], "error_file": directory + ".error.json",
-                                  "error": f"{outcome['error']['type']}: {outcome['error']['message']}"})
+      error = workers.record_failure(directory + ".error.json", outcome, model_num=point["model_num"],
+                                     gin_file=point["gin_file"], bindings=point["bindings"], output_dir=directory,
+                                     log=directory + ".log")
+      summary["failures"].append({"task": f"point {point['model_num']}", "error_file": directory + ".error.json",
+                                  "error": error})
     progress.update(outcome["status"], f"point {point['model_num']}")
 
   runner = workers.make_backend(backend, num_workers, address, threads, gpus_per_task) if todo else None
@@ -301,7 +300,7 @@ def run_sweep(sweep_file, output=None, backend="local", address=None, num_worker
     for point, outcome in conflicts:
       record(point, outcome)
     if runner is not None:
-      print(f"[sweep] {runner.describe()}", file=stream, flush=True)
+      print(f"[sweep] {runner.describe()}", file=sys.stderr, flush=True)
       tasks = [workers.Task(run_point, point, point["output_dir"] + ".log") for point in todo]
       for index, outcome in runner.run(tasks):
         record(todo[index], outcome)
@@ -311,10 +310,7 @@ def run_sweep(sweep_file, output=None, backend="local", address=None, num_worker
       runner.close()
   print(f"[sweep] done in {cli.format_duration(time.time() - start)}: {summary['points']} points, "
         f"{summary['completed']} completed, {summary['skipped']} already complete, {summary['failed']} failed")
-  for failed in summary["failures"]:
-    print(f"[sweep] FAILED point {failed['point']}: {cli.one_line(failed['error'])[:300]} "
-          f"(details: {failed['error_file']})")
-  sys.stdout.flush()
+  workers.print_failures("sweep", summary["failures"])
   return summary
 
 

@@ -58,7 +58,8 @@ from PIL import Image
 from submission import cli, losses
 from submission.data import named_data
 from submission.errors import UserError
-from submission.results import EXPORT_DIR, RESULTS_DIR, atomic_directory, check_output_dir, gin_value
+from submission.atomic import atomic_directory
+from submission.results import EXPORT_DIR, RESULTS_DIR, check_output_dir, gin_value
 from submission.train import CHECKPOINT_DIR
 
 matplotlib.use("Agg")

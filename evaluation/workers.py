@@ -28,7 +28,6 @@ full-size pool, giving N × cores threads on cores cores.
 import collections
 import contextlib
 import dataclasses
-import json
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -39,10 +38,9 @@ import traceback
 from typing import Any, Callable, Optional
 
 from submission import cli
-from submission.atomic import atomic_file
+from submission.atomic import write_json_atomically
 from submission.errors import UserError
 
-REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKENDS = ("local", "ray")
 # Every variable a numerical library reads for its thread-pool size; TF reads the last two at runtime start-up.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
@@ -129,10 +127,20 @@ def run_isolated(task):
   return {"status": "ok", "result": result, "seconds": time.time() - start}
 
 
-def write_json_atomically(path, value):
-  """Writes ``value`` as JSON through a temporary file and a rename, so a reader never sees half a file."""
-  with atomic_file(path) as f:
-    json.dump(value, f, indent=2)
+def record_failure(error_file, outcome, **details):
+  """Writes a failed task's ``details``, error and traceback to ``error_file``; returns the error on one line."""
+  error = outcome["error"]
+  write_json_atomically(error_file, dict(details, seconds=outcome.get("seconds"),
+                                         time=time.strftime("%Y-%m-%d %H:%M:%S"), **error))
+  return f"{error['type']}: {error['message']}"
+
+
+def print_failures(label, failures):
+  """One line per ``{"task", "error", "error_file"}`` of a summary (stdout: it is part of the command's result)."""
+  for failed in failures:
+    print(f"[{label}] FAILED {failed['task']}: {cli.one_line(failed['error'])[:300]} "
+          f"(details: {failed['error_file']})")
+  sys.stdout.flush()
 
 
 def remove_if_exists(path):
@@ -306,7 +314,7 @@ class RayBackend:
   """Tasks as Ray remote functions, each asking for ``threads`` CPUs and, on a cluster with GPUs, ``gpus`` GPUs.
 
   The project and its virtual environment must be at the same path on every node (workers import it from
-  ``REPOSITORY_ROOT``), and the input and output directories must be on a filesystem all nodes share.
+  ``cli.REPOSITORY_ROOT``), and the input and output directories must be on a filesystem all nodes share.
   """
 
   name = "ray"
@@ -353,7 +361,7 @@ class RayBackend:
     ray = self.connect()
     num_gpus = self.gpus_per_task if self.cluster_gpus() > 0 else 0
     environment = dict(thread_environment(self.threads),
-                       PYTHONPATH=os.pathsep.join(p for p in (REPOSITORY_ROOT, os.environ.get("PYTHONPATH")) if p))
+                       PYTHONPATH=os.pathsep.join(p for p in (cli.REPOSITORY_ROOT, os.environ.get("PYTHONPATH")) if p))
     # One retry: a task lost with its node is worth a second try, while a task that kills its worker every time
     # should not be run four times (Ray's default).
     remote = ray.remote(_ray_task).options(num_cpus=self.threads, num_gpus=num_gpus, max_retries=1,
@@ -385,11 +393,11 @@ class RayBackend:
       self.ray = None
 
 
-def make_backend(name, workers=None, address=None, threads=None, gpus_per_task=1.0, import_tensorflow=True):
+def make_backend(name, workers=None, address=None, threads=None, gpus_per_task=1.0):
   if name == "local":
     if address:
       raise UserError("--address is for --backend ray")
-    return LocalBackend(workers or 1, threads, import_tensorflow)
+    return LocalBackend(workers or 1, threads)
   if name == "ray":
     return RayBackend(address, workers, threads, gpus_per_task)
   raise UserError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")
@@ -406,9 +414,11 @@ class Progress:
   applied to the tasks left; tasks skipped as already complete do not count toward it.
   """
 
-  def __init__(self, label, total, skipped=0, stream=None, width=24):
-    self.label, self.total, self.width = label, total, width
-    self.stream = stream or sys.stderr
+  WIDTH = 24  # characters of the bar
+
+  def __init__(self, label, total, skipped=0):
+    self.label, self.total = label, total
+    self.stream = sys.stderr
     self.counts = {"ok": 0, "failed": 0, "skipped": skipped}
     self.start = time.time()
     self.interactive = hasattr(self.stream, "isatty") and self.stream.isatty()
@@ -428,8 +438,8 @@ class Progress:
     elapsed = time.time() - self.start
     remaining = self.total - self.done
     eta = cli.format_duration(elapsed / ran * remaining) if ran and remaining else ("0:00:00" if not remaining else "?")
-    filled = int(self.width * self.done / self.total) if self.total else self.width
-    bar = "#" * filled + "-" * (self.width - filled)
+    filled = int(self.WIDTH * self.done / self.total) if self.total else self.WIDTH
+    bar = "#" * filled + "-" * (self.WIDTH - filled)
     return (f"[{self.label}] {self.done}/{self.total} {100 * self.done // max(1, self.total):3d}% |{bar}| "
             f"ok {self.counts['ok']} failed {self.counts['failed']} skipped {self.counts['skipped']} "
             f"elapsed {cli.format_duration(elapsed)} ETA {eta}" + (f"  {description}" if description else ""))

@@ -4,6 +4,7 @@ Everything is written next to its final path (same file system) and renamed into
 """
 
 import contextlib
+import json
 import os
 import shutil
 import uuid
@@ -56,3 +57,9 @@ def atomic_file(path, mode="w"):
   """``atomic_path`` for a file object: yields ``open(temporary, mode)``."""
   with atomic_path(path) as temporary, open(temporary, mode) as f:
     yield f
+
+
+def write_json_atomically(path, value):
+  """Writes ``value`` as indented JSON through ``atomic_file``, so a reader never sees half a file."""
+  with atomic_file(path) as f:
+    json.dump(value, f, indent=2)

@@ -57,7 +57,8 @@ import tensorflow as tf
 from submission import cli
 from submission.errors import UserError
 from submission.latent import embedded
-from submission.results import atomic_directory, check_output_dir
+from submission.atomic import atomic_directory
+from submission.results import check_output_dir
 
 MMD_SCALES = (0.1, 0.2, 0.5, 1., 2., 5., 10.)
 KERNELS = ("imq", "rbf")

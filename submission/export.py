@@ -14,7 +14,7 @@ Loading: ``tf.saved_model.load(path).signatures["gaussian_encoder"](images=x)``.
 
 import tensorflow as tf
 
-from submission.results import atomic_directory
+from submission.atomic import atomic_directory
 
 SEED_SPEC = tf.TensorSpec([2], tf.int64, name="seed")
 

@@ -103,9 +103,10 @@ def run_pipeline(gin_file, output_dir, dataset=None, steps=None, metrics=DEFAULT
     shutil.rmtree(output_dir)
   with cli.gin_config([gin_file], bindings):
     dataset_name, training_steps = named_data.dataset_name(), gin.query_parameter("model.training_steps")
-    if training_complete(model_dir, training_steps):
+    trained = training_complete(model_dir, training_steps)
+    if trained:
       train.check_same_configuration(model_dir)
-  if not training_complete(model_dir, training_steps):
+  if not trained:
     ensure_dataset(dataset_name)
     train.train_with_gin(model_dir, gin_config_files=[gin_file], gin_bindings=bindings, resume=resume)
     for derived in (representation_dir, os.path.join(output_dir, "metrics"), pictures_dir):

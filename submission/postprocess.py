@@ -25,7 +25,8 @@ import tensorflow as tf
 from submission import cli
 from submission.data import named_data
 from submission.errors import UserError
-from submission.results import EXPORT_DIR, RESULTS_DIR, atomic_directory, check_output_dir, gin_value, write_results
+from submission.atomic import atomic_directory
+from submission.results import EXPORT_DIR, RESULTS_DIR, check_output_dir, gin_value, write_results
 
 
 class Representation(tf.Module):
