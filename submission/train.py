@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from submission import architectures, cli, export, losses, optimizers  # noqa: F401  (register configurables)
-from submission import models  # noqa: F401
+from submission import models  # registers every model configurable; models.base.dtype_policy below
 from submission.data import named_data
 from submission.atomic import atomic_file
 from submission.errors import UserError
@@ -169,13 +169,8 @@ def train(model_dir, overwrite=False, model=gin.REQUIRED, training_steps=gin.REQ
 
 def build_model(model, observation_shape, mixed_precision=False):
   """Builds the model, under Keras' mixed_float16 policy when asked (the policy is restored afterwards)."""
-  previous = keras.mixed_precision.dtype_policy()
-  if mixed_precision:
-    keras.mixed_precision.set_dtype_policy("mixed_float16")
-  try:
+  with models.base.dtype_policy("mixed_float16" if mixed_precision else keras.mixed_precision.dtype_policy()):
     model.build(observation_shape)
-  finally:
-    keras.mixed_precision.set_dtype_policy(previous)
 
 
 class TrainingLoop:

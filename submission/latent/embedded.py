@@ -63,6 +63,7 @@ import tensorflow_probability as tfp
 
 from submission.errors import UserError
 from submission.latent.base import LatentSpace, standard_normal
+from submission.latent.gaussian import gaussian_kl, gaussian_sample
 
 HIDDEN_PRIORS = ("uniform", "normal")
 PROJECTION = "projection"
@@ -364,8 +365,7 @@ class EmbeddedManifoldLatent(LatentSpace):
   def sample_hidden(self, params, seed=None):
     """A reparameterised draw h ~ q(h | x), [B, d] (Beta: implicit reparameterisation gradients)."""
     if self.hidden_prior == "normal":
-      mean, logvar = params["mean"], params["logvar"]
-      return mean + tf.exp(logvar / 2.) * standard_normal(tf.shape(mean), seed)
+      return gaussian_sample(params["mean"], params["logvar"], seed)
     draw = tfp.distributions.Beta(params["concentration1"], params["concentration0"]).sample(seed=tfp_seed(seed))
     return tf.clip_by_value(draw, SAMPLE_EPSILON, 1. - SAMPLE_EPSILON)
 
@@ -413,8 +413,7 @@ class EmbeddedManifoldLatent(LatentSpace):
   def kl(self, params):
     """KL in the hidden space (seed §2: the Jacobian terms cancel), [B]."""
     if self.hidden_prior == "normal":
-      mean, logvar = params["mean"], params["logvar"]
-      return 0.5 * tf.reduce_sum(tf.square(mean) + tf.exp(logvar) - logvar - 1., axis=1)
+      return gaussian_kl(params["mean"], params["logvar"])
     return beta_kl_to_uniform(params["concentration1"], params["concentration0"])
 
   def representation(self, params):

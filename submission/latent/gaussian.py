@@ -6,9 +6,15 @@ import tensorflow as tf
 from submission.latent.base import LatentSpace, standard_normal
 
 
-def gaussian_kl(mean, logvar):
-  """KL(N(μ, diag e^logvar) ‖ N(0, I)) per example: ½ Σ_j (μ_j² + σ_j² − log σ_j² − 1)."""
-  return 0.5 * tf.reduce_sum(tf.square(mean) + tf.exp(logvar) - logvar - 1., axis=1)
+def gaussian_kl(mean, logvar, weights=1.):
+  """KL(N(μ, diag e^logvar) ‖ N(0, I)) per example: ½ Σ_j w_j·(μ_j² + σ_j² − log σ_j² − 1), each dimension's term
+  weighted by ``weights`` (1: the plain KL)."""
+  return 0.5 * tf.reduce_sum(weights * (tf.square(mean) + tf.exp(logvar) - logvar - 1.), axis=1)
+
+
+def gaussian_sample(mean, logvar, seed=None):
+  """The reparameterised draw μ + σ·ε, ε ~ N(0, I) (stateless when ``seed`` is given)."""
+  return mean + tf.exp(logvar / 2.) * standard_normal(tf.shape(mean), seed)
 
 
 class GaussianLatent(LatentSpace):
@@ -27,8 +33,7 @@ class GaussianLatent(LatentSpace):
     return {"mean": self.means(features), "logvar": self.log_var(features)}
 
   def sample(self, params, seed=None):
-    mean, logvar = params["mean"], params["logvar"]
-    return mean + tf.exp(logvar / 2.) * standard_normal(tf.shape(mean), seed)
+    return gaussian_sample(params["mean"], params["logvar"], seed)
 
   def kl(self, params):
     return gaussian_kl(params["mean"], params["logvar"])

@@ -79,7 +79,7 @@ import tensorflow as tf
 
 from submission.errors import UserError
 from submission.latent.base import derived_seed, standard_normal
-from submission.latent.gaussian import GaussianLatent
+from submission.latent.gaussian import GaussianLatent, gaussian_kl
 
 # Seed Table 1 (= the authors' code defaults, research note A3).
 TEMPERATURE = 0.05
@@ -140,7 +140,7 @@ def gated_gaussian(mean, variance, gate, variance_epsilon=VARIANCE_EPSILON):
 
 def masked_gaussian_kl(mean, logvar, gate):
   """Σ_j m_j·½(μ_j² + σ_j² − log σ_j² − 1) per example (seed eq. 1), for the gated mean and log-variance."""
-  return 0.5 * tf.reduce_sum(gate * (tf.square(mean) + tf.exp(logvar) - logvar - 1.), axis=1)
+  return gaussian_kl(mean, logvar, weights=gate)
 
 
 # --- the gate ----------------------------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ class GaussianEncoderModel(tf.Module):
     self.observation_shape = list(observation_shape)
     self.num_latent, encoder_fn = architectures.encoder_settings()
     self.encoder = encoder_fn()
-    with float32_policy():
+    with dtype_policy("float32"):
       self.latent = self.make_latent_space()
       self.latent.configure(self.num_latent)
     self.decoder = architectures.decoder_settings()(self.observation_shape)
@@ -135,10 +135,11 @@ class GaussianEncoderModel(tf.Module):
 
 
 @contextlib.contextmanager
-def float32_policy():
-  """Layers created inside compute in float32 whatever the global policy (the latent space's maths)."""
+def dtype_policy(name):
+  """Keras layers created inside use the dtype policy ``name`` ("float32", "mixed_float16"); the global policy is
+  restored afterwards."""
   previous = keras.mixed_precision.dtype_policy()
-  keras.mixed_precision.set_dtype_policy("float32")
+  keras.mixed_precision.set_dtype_policy(name)
   try:
     yield
   finally:

@@ -18,10 +18,11 @@ from submission.errors import UserError
 from submission.latent import embedded
 from submission.latent.base import resolve_latent_space
 from submission.models.base import GaussianEncoderModel
+from submission.models.beta_vae import BetaVAE
 
 
 @gin.configurable("ervae")
-class ERVAE(GaussianEncoderModel):
+class ERVAE(BetaVAE):
   """L = reconstruction + β·KL in the hidden space; the manifold, f and the group action are the latent space's.
 
   ``latent_space``: an ``EmbeddedManifoldLatent`` or a callable returning one (gin: ``@embedded_manifold``,
@@ -29,7 +30,7 @@ class ERVAE(GaussianEncoderModel):
   """
 
   def __init__(self, latent_space=None, beta=1.0):
-    super().__init__(name="ervae")
+    GaussianEncoderModel.__init__(self, name="ervae")  # not BetaVAE's, whose β is required and its name "vae"
     if beta < 0:
       raise UserError(f"ervae.beta must be >= 0, got {beta}")
     self._latent_space = latent_space
@@ -38,6 +39,3 @@ class ERVAE(GaussianEncoderModel):
   def make_latent_space(self):
     return resolve_latent_space(self._latent_space or embedded.embedded_manifold, "ervae.latent_space",
                                 embedded.EmbeddedManifoldLatent)
-
-  def regularizer(self, kl_loss, params, z_sampled, step):
-    return self.beta * kl_loss

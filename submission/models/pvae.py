@@ -13,7 +13,8 @@ P(m_j ≠ 0) = sigmoid(log α_j − β·log(−γ/ζ)). The latent space (``subm
 (softplus, a smooth positive map; the authors overwrite non-positive variances with 1e-6, which cuts their
 gradient), the gated posterior N(m∘μ, m∘σ² + ε), the masked KL, the penalty τ·Σ_j P(m_j ≠ 0) (τ =
 ``l0_gated_gaussian.l0_weight``; unnormalised, see that module for why) and the reported ``num_active_dims`` and
-``expected_l0``. This model adds only the DIP moment penalty on the gated means, through ``dip_vae``'s functions.
+``expected_l0``. This model adds only the DIP moment penalty on the gated means: it is ``dip_vae`` on that latent
+space, with λ_d given directly.
 
 Defaults are the seed's Table 1: λ_od = 20, λ_d = 2, given directly (note: the reverse of dlib's DIP-VAE-I
 convention λ_d = 10·λ_od; dlib's ``dip_vae`` takes ``lambda_d_factor`` instead). The KL weight is 1 (the authors'
@@ -32,23 +33,19 @@ import gin
 
 from submission.latent import l0_gate
 from submission.models.base import GaussianEncoderModel
-from submission.models.dip_vae import check_dip_type, dip_covariance, regularize_diag_off_diag_dip
+from submission.models.dip_vae import DIPVAE, check_dip_type
 
 
 @gin.configurable("pvae")
-class PVAE(GaussianEncoderModel):
-  """L = reconstruction + masked KL + DIP moment penalty on the gated means + τ·E[L0]."""
+class PVAE(DIPVAE):
+  """L = reconstruction + masked KL + DIP moment penalty on the gated means (``DIPVAE.regularizer``) + τ·E[L0]
+  (``GatedGaussianLatent.penalty``)."""
 
   def __init__(self, lambda_od=20., lambda_d=2., dip_type="i"):
-    super().__init__(name="pvae")
+    GaussianEncoderModel.__init__(self, name="pvae")  # not DIPVAE's, which takes λ_d as a factor of λ_od
     self.lambda_od = float(lambda_od)
     self.lambda_d = float(lambda_d)
     self.dip_type = check_dip_type(dip_type, "pvae.dip_type")
 
   def make_latent_space(self):
     return l0_gate.l0_gated_gaussian()
-
-  def regularizer(self, kl_loss, params, z_sampled, step):
-    """Masked KL + DIP penalty; the latent space adds τ·Σ_j P(m_j ≠ 0) (``GatedGaussianLatent.penalty``)."""
-    covariance = dip_covariance(params["mean"], params["logvar"], self.dip_type)
-    return kl_loss + regularize_diag_off_diag_dip(covariance, self.lambda_od, self.lambda_d)
