@@ -39,6 +39,7 @@ os.environ.setdefault("DISENTANGLEMENT_LIB_DATA", os.path.join(REPOSITORY_ROOT, 
 
 from submission.data import correlated_ellipses  # noqa: E402  (registers dataset.name 'correlated_ellipses')
 from submission import cli, pipeline  # noqa: E402
+from submission.atomic import write_json_atomically  # noqa: E402
 from submission.errors import UserError  # noqa: E402
 
 MODELS = {
@@ -115,9 +116,7 @@ def run(args):
     })
   print_table(rows, args)
   path = os.path.join(args.output, "results.json")
-  with open(path + ".partial", "w") as f:
-    json.dump({"arguments": vars(args), "rows": rows}, f, indent=2)
-  os.replace(path + ".partial", path)
+  write_json_atomically(path, {"arguments": vars(args), "rows": rows})
   return rows
 
 

@@ -24,7 +24,6 @@ Smoke run (seconds on CPU; numbers meaningless):
 """
 
 import argparse
-import glob
 import os
 import sys
 import time
@@ -36,9 +35,8 @@ if REPOSITORY_ROOT not in sys.path:
   sys.path.insert(0, REPOSITORY_ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf  # noqa: E402
-
-from submission import cli, pipeline  # noqa: E402
+from evaluation import evaluate, visualize  # noqa: E402
+from submission import cli, pipeline, train  # noqa: E402
 from submission.data import named_data  # noqa: E402
 
 PVAE_CONFIG = os.path.join(REPOSITORY_ROOT, "gin_configs", "pvae.gin")
@@ -57,21 +55,13 @@ MAX_TRAJECTORY_ROWS = 20
 
 def scalar_series(event_dir):
   """{tag: [(step, value), ...]} from a run's TensorBoard event files."""
-  series = {}
-  for path in sorted(glob.glob(os.path.join(event_dir, "events.out.tfevents.*"))):
-    for event in tf.compat.v1.train.summary_iterator(path):
-      for value in event.summary.value:
-        series.setdefault(value.tag, []).append((int(event.step), float(tf.make_ndarray(value.tensor))))
-  return {tag: sorted(points) for tag, points in series.items()}
+  return {tag: list(zip(*steps_values)) for tag, steps_values in visualize.read_scalars(event_dir).items()}
 
 
-def active_units(representation_dir, dataset, seed=0):
+def active_units(representation_dir, data, seed=0):
   """(number of dimensions with Var_x E[z_j | x] > 0.01, latent size), over ACTIVE_UNIT_SAMPLES observations."""
-  signature = tf.saved_model.load(os.path.join(representation_dir, "tfhub")).signatures["representation"]
-  data = named_data.load(dataset)
-  observations = data.sample_observations(ACTIVE_UNIT_SAMPLES, np.random.RandomState(seed))
-  codes = np.concatenate([signature(images=tf.constant(observations[i:i + 250], tf.float32))["default"].numpy()
-                          for i in range(0, ACTIVE_UNIT_SAMPLES, 250)])
+  representation = evaluate.load_representation_function(representation_dir, data.observation_shape)
+  codes = representation(data.sample_observations(ACTIVE_UNIT_SAMPLES, np.random.RandomState(seed)))
   return int(np.sum(np.var(codes, axis=0) > ACTIVE_UNIT_THRESHOLD)), codes.shape[1]
 
 
@@ -97,15 +87,16 @@ def run(args):
   print(f"[bench] {args.dataset}, {args.steps} steps, {args.num_latent} initial dimensions, batch {args.batch_size}, "
         f"seed {args.seed}, metrics {'quick' if args.quick_metrics else 'dlib sizes'}; output {args.output}",
         flush=True)
-  scores, units, trajectories = {}, {}, {}
+  scores, units, trajectories, data = {}, {}, {}, None
   for name, (config, bindings) in runs.items():
     output = os.path.join(args.output, name.lower().replace("-", "_"))
     print(f"\n[bench] === {name} ===", flush=True)
     scores[name] = pipeline.run_pipeline(config, output, dataset=args.dataset, steps=args.steps, metrics=METRICS,
                                          resume=args.resume, overwrite=args.overwrite, gin_bindings=bindings,
                                          metric_bindings=metric_bindings)
-    units[name] = active_units(os.path.join(output, "postprocessed", "mean"), args.dataset, args.seed)
-    trajectories[name] = scalar_series(os.path.join(output, "model", "tf_checkpoint"))
+    data = data or named_data.load(args.dataset)  # once the pipeline has made sure the data set exists
+    units[name] = active_units(os.path.join(output, "postprocessed", "mean"), data, args.seed)
+    trajectories[name] = scalar_series(os.path.join(output, "model", train.CHECKPOINT_DIR))
 
   print(f"\n[bench] PVAE gates over training ({args.num_latent} initial dimensions; active = deterministic "
         f"gate > 0, expected L0 = sum_j P(gate_j != 0))")

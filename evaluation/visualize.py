@@ -169,13 +169,6 @@ def traverse(codes, dimension, positions, geometry):
   return result
 
 
-def traversal_start(codes, dimension, geometry):
-  """The value each cycle starts from: the traversed coordinate (the angle is relative on manifolds)."""
-  if geometry == EUCLIDEAN:
-    return codes[:, dimension]
-  return np.zeros(len(codes))
-
-
 # --- images (pure NumPy / PIL) -----------------------------------------------------------------------------------
 def grid_size(rows, cols, height, width, padding=PADDING):
   """(height, width) in pixels of a ``rows`` × ``cols`` grid of height × width tiles."""
@@ -374,8 +367,8 @@ def visualize(model_dir, output_dir=None, num_images=16, seed=0, num_traversal_i
   pictures["traversals.png"] = grid(np.stack([images[0] for images in per_dimension]))
   for j, images in zip(dimensions, per_dimension):
     pictures[os.path.join("traversals", f"dim_{j:02d}.png")] = grid(images)
-  cycles = [model.decode(traverse(codes, j, cycle_positions(geometry, traversal_start(codes, j, geometry),
-                                                            num_frames), geometry)) for j in dimensions]
+  cycles = [model.decode(traverse(codes, j, cycle_positions(geometry, codes[:, j], num_frames), geometry))
+            for j in dimensions]
   frames = [with_progress_bar(grid(np.stack([c[:, t] for c in cycles], axis=1)), (t + 1) / num_frames)
             for t in range(num_frames)]
 

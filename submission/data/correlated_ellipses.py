@@ -42,7 +42,7 @@ import numpy as np
 
 from disentanglement_lib.data.ground_truth import ground_truth_data
 from submission.atomic import atomic_path
-from submission.data import named_data
+from submission.data import loaders, named_data
 from submission.errors import UserError
 
 NAME = "correlated_ellipses"
@@ -384,7 +384,7 @@ class CorrelatedEllipses(ground_truth_data.GroundTruthData):
       images = self.renderer.render(factors)
     else:
       images = self.images[np.ravel_multi_index(factors.T, self.sizes)]
-    return images.astype(np.float32) / 255.
+    return loaders.to_float32(images)
 
 
 @gin.configurable(NAME, allowlist=["lazy"])

@@ -338,12 +338,3 @@ def write_dsprites_npz(data_dir, chunk_size=8192, progress=True):
     path = os.path.join(data_dir, DSPRITES_FILE)
     return _write_npz(path, LATENTS_POSSIBLE_VALUES, chunk_size=chunk_size, progress=progress)
 
-
-if __name__ == "__main__":
-    import argparse
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("data_dir", nargs="?", default=os.environ.get("DISENTANGLEMENT_LIB_DATA", "."))
-    parser.add_argument("--chunk_size", type=int, default=8192)
-    parser.add_argument("--quiet", action="store_true")
-    args = parser.parse_args()
-    print(write_dsprites_npz(args.data_dir, chunk_size=args.chunk_size, progress=not args.quiet))
