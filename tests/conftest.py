@@ -1,5 +1,6 @@
 """Shared fixtures: quiet TensorFlow, the repository root, a subprocess runner, tiny trained models."""
 
+import json
 import os
 import subprocess
 import sys
@@ -23,6 +24,17 @@ def dlib_config(relative_path):
   path = resources.get_file(relative_path)
   assert os.path.exists(path), path
   return path
+
+
+def read_json(path):
+  with open(path) as f:
+    return json.load(f)
+
+
+def stateless_seed(a, b=0):
+  """A stateless-RNG seed tensor [a, b] (int64), as the models' steps receive."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  return tf.constant([a, b], dtype=tf.int64)
 
 
 def run_python(args, env=None, timeout=600):
@@ -51,6 +63,9 @@ TINY_BINDINGS = [
     "train_loop.log_every_steps = 3",
     "train_loop.checkpoint_every_steps = 3",
 ]
+# dlib's smallest networks, for tests that train several models.
+FAST_ARCHITECTURE = ["encoder.encoder_fn = @test_encoder", "decoder.decoder_fn = @test_decoder",
+                     "encoder.num_latent = 4"]
 
 
 @pytest.fixture(scope="session")

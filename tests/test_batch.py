@@ -1,6 +1,5 @@
 """Batch evaluation and aggregation: dlib's layout per pair, resume, failure isolation, Ray = local, dlib's loader."""
 
-import json
 import os
 import shutil
 
@@ -8,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import STUDY, TINY_BINDINGS, dlib_config, run_python
+from conftest import FAST_ARCHITECTURE, STUDY, TINY_BINDINGS, dlib_config, read_json, run_python
 from disentanglement_lib.utils import aggregate_results as dlib_aggregate
 from evaluation import aggregate, batch, evaluate, workers
 from submission import postprocess, train
@@ -19,13 +18,6 @@ from submission.errors import UserError
 METRICS = ["mig", "dci", "sap_score"]
 METRIC_BINDINGS = ["mig.num_train = 200", "dci.num_train = 100", "dci.num_test = 50", "sap_score.num_train = 100",
                    "sap_score.num_test = 50"]
-FAST_ARCHITECTURE = ["encoder.encoder_fn = @test_encoder", "decoder.decoder_fn = @test_decoder",
-                     "encoder.num_latent = 4"]
-
-
-def read_json(path):
-  with open(path) as f:
-    return json.load(f)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 from scipy import special, stats
 
-from conftest import REPOSITORY_ROOT
+from conftest import REPOSITORY_ROOT, stateless_seed
 from submission import cli, train  # noqa: F401  (train registers the `model` configurable chyvae.gin binds)
 from submission.errors import UserError
 from submission.latent import full_covariance as F
@@ -22,9 +22,6 @@ from submission.models import chyvae as M
 
 CONFIG = os.path.join(REPOSITORY_ROOT, "gin_configs", "chyvae.gin")
 
-
-def _seed(a, b=0):
-  return tf.constant([a, b], dtype=tf.int64)
 
 
 
@@ -169,7 +166,7 @@ def _latent(d=4, nu=None):
 def test_posterior_heads_against_numpy():
   d = 4
   space = _latent(d)
-  features = tf.random.stateless_normal([6, 7], seed=_seed(1), dtype=tf.float32)
+  features = tf.random.stateless_normal([6, 7], seed=stateless_seed(1), dtype=tf.float32)
   params = space(features)
   x = features.numpy().astype(np.float64)
   mean = x @ space.means.kernel.numpy() + space.means.bias.numpy()
@@ -199,22 +196,22 @@ def test_posterior_samples_have_mean_mu_and_covariance_s():
   mean, covariance, _ = random_posterior(rs, 1, d)
   params = {"mean": tf.constant(np.repeat(mean, n, 0), tf.float32),
             "scale_tril": tf.constant(np.repeat(np.linalg.cholesky(covariance), n, 0), tf.float32)}
-  z = _latent(d).sample(params, _seed(3)).numpy()
+  z = _latent(d).sample(params, stateless_seed(3)).numpy()
   np.testing.assert_allclose(z.mean(0), mean[0], atol=0.03)
   np.testing.assert_allclose(np.cov(z.T), covariance[0], atol=0.05 * np.abs(covariance).max())
   # Stateless: the same seed draws the same, another seed draws anew.
-  again = _latent(d).sample(params, _seed(3)).numpy()
+  again = _latent(d).sample(params, stateless_seed(3)).numpy()
   np.testing.assert_array_equal(z, again)
-  assert not np.allclose(z, _latent(d).sample(params, _seed(4)).numpy())
+  assert not np.allclose(z, _latent(d).sample(params, stateless_seed(4)).numpy())
 
 
 def test_gradients_reach_both_heads_through_the_sample():
   space = _latent(4)
-  features = tf.random.stateless_normal([8, 5], seed=_seed(5))
+  features = tf.random.stateless_normal([8, 5], seed=stateless_seed(5))
   space(features)
-  weights = tf.random.stateless_normal([8, 4], seed=_seed(6))
+  weights = tf.random.stateless_normal([8, 4], seed=stateless_seed(6))
   with tf.GradientTape() as tape:
-    value = tf.reduce_sum(weights * space.sample(space(features), _seed(7)))
+    value = tf.reduce_sum(weights * space.sample(space(features), stateless_seed(7)))
   for grad in tape.gradient(value, [space.means.kernel, space.covariance_factor.kernel]):
     assert grad is not None and np.all(np.isfinite(grad.numpy())) and np.any(np.abs(grad.numpy()) > 1e-6)
 
@@ -224,7 +221,7 @@ def test_inverse_wishart_sampler_moments():
   # Var(Σ_ij) = ψ²/((ν−d)(ν−d−1)(ν−d−3)) = 0.148 (i ≠ j; scipy's closed form agrees), E[Σ⁻¹] = ν·Ψ⁻¹ = 1.5·I.
   d, nu, n = 3, 12., 100000
   psi_scale = F.inverse_wishart_scale(nu, d)
-  sigma = F.sample_inverse_wishart(psi_scale, nu, d, n, _seed(8), dtype=tf.float64).numpy()
+  sigma = F.sample_inverse_wishart(psi_scale, nu, d, n, stateless_seed(8), dtype=tf.float64).numpy()
   np.testing.assert_allclose(sigma.mean(0), np.eye(d), atol=0.015)
   variance = stats.invwishart(df=nu, scale=psi_scale * np.eye(d)).var()
   assert variance[0, 0] == pytest.approx(1 / 3) and variance[0, 1] == pytest.approx(64 / 432)
@@ -240,12 +237,12 @@ def test_hierarchical_prior_samples():
   d, nu, n = 3, 14., 200000
   space = _latent(d, nu=nu)
   assert space.psi_scale == 10.
-  z = space.sample_prior(n, _seed(9)).numpy()
+  z = space.sample_prior(n, stateless_seed(9)).numpy()
   assert z.shape == (n, d)
   np.testing.assert_allclose(z.T @ z / n, np.eye(d), atol=0.02)
   assert np.mean(z[:, 0]**4) == pytest.approx(3.75, abs=0.15)
-  np.testing.assert_array_equal(z[:5], space.sample_prior(n, _seed(9)).numpy()[:5])
-  standard = _latent(d).sample_prior(n, _seed(9)).numpy()
+  np.testing.assert_array_equal(z[:5], space.sample_prior(n, stateless_seed(9)).numpy()[:5])
+  standard = _latent(d).sample_prior(n, stateless_seed(9)).numpy()
   assert np.mean(standard[:, 0]**4) == pytest.approx(3., abs=0.1)
 
 
@@ -256,8 +253,8 @@ SMALL = ["encoder.num_latent = 4", "encoder.encoder_fn = @test_encoder", "decode
 
 @pytest.mark.parametrize("batch_form", [False, True])
 def test_forward_uses_two_independent_samples_and_reports_terms(batch_form):
-  images = tf.random.stateless_uniform([5, 8, 8, 1], seed=_seed(10))
-  seed = _seed(11, 3)
+  images = tf.random.stateless_uniform([5, 8, 8, 1], seed=stateless_seed(10))
+  seed = stateless_seed(11, 3)
   with cli.gin_config(bindings=SMALL):
     model = M.CHyVAE(nu=8., batch_form=batch_form).build([8, 8, 1])
     terms, params, z = model.forward(images, seed, tf.constant(0.))
@@ -279,11 +276,11 @@ def test_forward_uses_two_independent_samples_and_reports_terms(batch_form):
 
 
 def test_train_step_updates_the_covariance_head():
-  images = tf.random.stateless_uniform([5, 8, 8, 1], seed=_seed(12))
+  images = tf.random.stateless_uniform([5, 8, 8, 1], seed=stateless_seed(12))
   with cli.gin_config(bindings=SMALL + ["AdamOptimizer.learning_rate = 0.01"]):
     model = M.CHyVAE(nu=8.).build([8, 8, 1])
     before = model.latent.covariance_factor.kernel.numpy().copy()
-    terms = model.train_step(images, _seed(13), tf.constant(0.))
+    terms = model.train_step(images, stateless_seed(13), tf.constant(0.))
   assert bool(terms["finite"])
   assert np.abs(model.latent.covariance_factor.kernel.numpy() - before).max() > 1e-4
 

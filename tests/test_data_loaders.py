@@ -14,7 +14,6 @@ import PIL.Image
 import pytest
 import scipy.io
 
-import submission.compat  # noqa: F401  (before dlib)
 from disentanglement_lib.data.ground_truth import cars3d as dlib_cars3d
 from disentanglement_lib.data.ground_truth import dsprites as dlib_dsprites
 from disentanglement_lib.data.ground_truth import dummy_data as dlib_dummy
@@ -418,7 +417,7 @@ def test_smallnorb_equals_dlibs_loader(data_root, pillow_shims, monkeypatch):
   assert resized.min() < 0 or resized.max() > 255  # the quirk: Lanczos in mode "I" is not clamped
 
 
-def test_dlibs_smallnorb_fails_on_numpy2_and_bad_files_are_reported(data_root, monkeypatch):
+def test_dlibs_smallnorb_fails_on_numpy2_and_bad_files_are_reported(data_root):
   _write_smallnorb(data_root)
   template = str(data_root / named_data.SMALLNORB_TEMPLATE)
   with pytest.raises(TypeError):

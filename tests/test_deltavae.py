@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import stateless_seed
 from submission import train as train_lib
 from submission.latent import diffusion as D
 from submission.models.deltavae import DeltaVAE, capacity_schedule
@@ -19,9 +20,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPHERE_CONFIG = os.path.join(ROOT, "gin_configs", "deltavae.gin")
 TORUS_CONFIG = os.path.join(ROOT, "gin_configs", "deltavae_torus.gin")
 
-
-def _seed(a, b=0):
-  return tf.constant([a, b], dtype=tf.int64)
 
 
 def _latent(kind="sphere", dim=10, **kwargs):
@@ -66,13 +64,13 @@ def test_circle_and_torus_kl():
 # --- the random walk ------------------------------------------------------------------------------------------------
 def test_sphere_samples_lie_on_the_sphere():
   space = _latent(dim=10, num_steps=5)
-  features = tf.random.stateless_normal([256, 32], seed=_seed(1))
+  features = tf.random.stateless_normal([256, 32], seed=stateless_seed(1))
   params = space(features)
-  z = space.sample(params, _seed(2))
+  z = space.sample(params, stateless_seed(2))
   assert z.shape == (256, 11)
   assert np.max(np.abs(np.linalg.norm(z.numpy(), axis=1) - 1.)) < 1e-5
   assert np.max(np.abs(np.linalg.norm(params["loc"].numpy(), axis=1) - 1.)) < 1e-5
-  prior = space.sample_prior(4096, _seed(3)).numpy()
+  prior = space.sample_prior(4096, stateless_seed(3)).numpy()
   assert prior.shape == (4096, 11)
   assert np.max(np.abs(np.linalg.norm(prior, axis=1) - 1.)) < 1e-5
   # Uniform on S^10: mean 0 and covariance I/11 (standard errors ≈ 0.005 and ≈ 0.002).
@@ -82,10 +80,10 @@ def test_sphere_samples_lie_on_the_sphere():
 
 def test_torus_samples_lie_on_their_circles():
   space = _latent("torus", dim=4, num_steps=5)
-  features = tf.random.stateless_normal([128, 16], seed=_seed(4))
+  features = tf.random.stateless_normal([128, 16], seed=stateless_seed(4))
   params = space(features)
   assert params["loc"].shape == (128, 8) and params["log_t"].shape == (128, 4)
-  for z in (space.sample(params, _seed(5)), space.sample_prior(128, _seed(6)), params["loc"]):
+  for z in (space.sample(params, stateless_seed(5)), space.sample_prior(128, stateless_seed(6)), params["loc"]):
     radii = np.linalg.norm(z.numpy().reshape(-1, 4, 2), axis=2)
     assert np.max(np.abs(radii - 1.)) < 1e-5
 
@@ -94,8 +92,8 @@ def test_sphere_walk_spread_matches_brownian_motion():
   # E[geodesic distance²] = d·t − S·t²/6 ≈ d·t (S·t²/6 is 0.15% of d·t here); Monte-Carlo s.e. of the ratio
   # is √(2/d)/√N ≈ 0.2%, and the L = 10 walk is within ~0.5% of Brownian motion (research note §1).
   d, t, n = 10, 1e-3, 50000
-  loc = D.project(tf.random.stateless_normal([n, d + 1], seed=_seed(7)))
-  z = D.projected_random_walk(loc, tf.fill([n, 1], t), 10, _seed(8))
+  loc = D.project(tf.random.stateless_normal([n, d + 1], seed=stateless_seed(7)))
+  z = D.projected_random_walk(loc, tf.fill([n, 1], t), 10, stateless_seed(8))
   r2 = np.square(D.sphere_geodesic_distance(tf.cast(loc, tf.float64), tf.cast(z, tf.float64)).numpy())
   ratio = r2.mean() / (d * t)
   assert abs(ratio - 1.) < 0.03, ratio
@@ -105,9 +103,9 @@ def test_torus_walk_spread_matches_brownian_motion():
   # Each circle: the angle moves by a wrapped Gaussian of variance t_i.
   n, t = 40000, np.array([1e-3, 4e-3], np.float32)
   space = _latent("torus", dim=2, num_steps=10)
-  angles = tf.random.stateless_uniform([n, 2], seed=_seed(9), maxval=2 * math.pi)
+  angles = tf.random.stateless_uniform([n, 2], seed=stateless_seed(9), maxval=2 * math.pi)
   loc = tf.reshape(tf.stack([tf.cos(angles), tf.sin(angles)], axis=-1), [n, 4])
-  z = space.sample({"loc": loc, "log_t": tf.math.log(tf.tile(t[None], [n, 1]))}, _seed(10)).numpy()
+  z = space.sample({"loc": loc, "log_t": tf.math.log(tf.tile(t[None], [n, 1]))}, stateless_seed(10)).numpy()
   pairs, start = z.reshape(n, 2, 2), loc.numpy().reshape(n, 2, 2)
   delta = np.arctan2(pairs[..., 1] * start[..., 0] - pairs[..., 0] * start[..., 1],
                      (pairs * start).sum(-1))
@@ -118,10 +116,10 @@ def test_torus_walk_spread_matches_brownian_motion():
 def test_walk_gradients_wrt_loc_and_t(num_steps):
   # Reparameterised: gradients reach loc and t through all steps, finite, and d/dt agrees with a central finite
   # difference of the same (stateless) walk.
-  loc = tf.Variable(D.project(tf.random.stateless_normal([64, 6], seed=_seed(11), dtype=tf.float64)))
+  loc = tf.Variable(D.project(tf.random.stateless_normal([64, 6], seed=stateless_seed(11), dtype=tf.float64)))
   t = tf.Variable(tf.fill([64, 1], tf.constant(3e-3, tf.float64)))
-  weights = tf.random.stateless_normal([64, 6], seed=_seed(12), dtype=tf.float64)
-  seed = _seed(13, num_steps)
+  weights = tf.random.stateless_normal([64, 6], seed=stateless_seed(12), dtype=tf.float64)
+  seed = stateless_seed(13, num_steps)
 
   def objective(t_value):
     return tf.reduce_sum(weights * D.projected_random_walk(loc, t_value, num_steps, seed))
@@ -139,11 +137,11 @@ def test_walk_gradients_wrt_loc_and_t(num_steps):
 @pytest.mark.parametrize("kind, bounded", [("sphere", True), ("sphere", False), ("torus", True)])
 def test_gradients_reach_both_heads(kind, bounded):
   space = _latent(kind, dim=5, num_steps=5, bounded=bounded)
-  features = tf.random.stateless_normal([32, 16], seed=_seed(14))
+  features = tf.random.stateless_normal([32, 16], seed=stateless_seed(14))
   space(features)  # builds the heads
-  weights = tf.random.stateless_normal([32, space.code_size], seed=_seed(15))
+  weights = tf.random.stateless_normal([32, space.code_size], seed=stateless_seed(15))
   with tf.GradientTape() as tape:
-    z = space.sample(space(features), _seed(16))
+    z = space.sample(space(features), stateless_seed(16))
     value = tf.reduce_sum(weights * z)
   heads = [space.means.kernel, space.log_var.kernel]
   for grad in tape.gradient(value, heads):
@@ -153,16 +151,16 @@ def test_gradients_reach_both_heads(kind, bounded):
 def test_stateless_seed_reproducible():
   for kind in ("sphere", "torus"):
     space = _latent(kind, dim=6)
-    params = space(tf.random.stateless_normal([16, 8], seed=_seed(17)))
-    a, b, c = (space.sample(params, s).numpy() for s in (_seed(18), _seed(18), _seed(19)))
+    params = space(tf.random.stateless_normal([16, 8], seed=stateless_seed(17)))
+    a, b, c = (space.sample(params, s).numpy() for s in (stateless_seed(18), stateless_seed(18), stateless_seed(19)))
     np.testing.assert_array_equal(a, b)
     assert np.min(np.abs(a - c).max(axis=1)) > 1e-4
-    np.testing.assert_array_equal(space.sample_prior(8, _seed(20)).numpy(), space.sample_prior(8, _seed(20)).numpy())
+    np.testing.assert_array_equal(space.sample_prior(8, stateless_seed(20)).numpy(), space.sample_prior(8, stateless_seed(20)).numpy())
 
 
 def test_log_t_bounds_and_exports():
   space = _latent(dim=10, log_t_min=-7.5, log_t_max=-5.)
-  params = space(100. * tf.random.stateless_normal([64, 8], seed=_seed(21)))  # saturates the tanh both ways
+  params = space(100. * tf.random.stateless_normal([64, 8], seed=stateless_seed(21)))  # saturates the tanh both ways
   log_t = params["log_t"].numpy()
   assert log_t.shape == (64, 1) and log_t.min() >= -7.5 and log_t.max() <= -5.
   assert log_t.min() < -7.4 and log_t.max() > -5.1
@@ -174,14 +172,14 @@ def test_log_t_bounds_and_exports():
                              D.sphere_kl_to_uniform(tf.constant(log_t[:, 0]), 10).numpy(), rtol=1e-6)
   assert abs(float(space.summaries(params)["mean_log_t"]) - log_t.mean()) < 1e-5
   torus = _latent("torus", dim=3)
-  tparams = torus(tf.random.stateless_normal([4, 8], seed=_seed(22)))
+  tparams = torus(tf.random.stateless_normal([4, 8], seed=stateless_seed(22)))
   _, tlogvar = torus.gaussian_encoder_outputs(tparams)
   np.testing.assert_array_equal(tlogvar.numpy(), np.repeat(tparams["log_t"].numpy(), 2, axis=1))
 
 
 def test_unbounded_log_t_is_the_linear_head():
   space = _latent(dim=3, bounded=False)
-  features = tf.random.stateless_normal([5, 4], seed=_seed(23))
+  features = tf.random.stateless_normal([5, 4], seed=stateless_seed(23))
   params = space(features)
   expected = features.numpy() @ space.log_var.kernel.numpy() + space.log_var.bias.numpy()
   np.testing.assert_allclose(params["log_t"].numpy(), expected, rtol=1e-5, atol=1e-6)
@@ -252,7 +250,7 @@ def test_training_pipeline_lowers_loss_and_exports(tmp_path):
   assert final["kl_loss"] < initial["kl_loss"]
 
   module = tf.saved_model.load(os.path.join(trained_dir, "tfhub"))
-  images = tf.random.stateless_uniform([5, 64, 64, 1], seed=_seed(24))
+  images = tf.random.stateless_uniform([5, 64, 64, 1], seed=stateless_seed(24))
   representation = module.signatures["mean_representation"](images=images)["default"].numpy()
   assert representation.shape == (5, 11)
   np.testing.assert_allclose(np.linalg.norm(representation, axis=1), 1., atol=1e-5)
@@ -260,5 +258,5 @@ def test_training_pipeline_lowers_loss_and_exports(tmp_path):
   np.testing.assert_allclose(encoded["mean"].numpy(), representation, atol=1e-6)
   logvar = encoded["logvar"].numpy()
   assert logvar.shape == (5, 11) and logvar.min() >= -7.5 and logvar.max() <= -5.
-  sampled = module.signatures["sampled_representation"](images=images, seed=_seed(25))["default"].numpy()
+  sampled = module.signatures["sampled_representation"](images=images, seed=stateless_seed(25))["default"].numpy()
   np.testing.assert_allclose(np.linalg.norm(sampled, axis=1), 1., atol=1e-5)

@@ -12,7 +12,7 @@ import pytest
 import scipy.stats
 import tensorflow as tf
 
-from conftest import REPOSITORY_ROOT
+from conftest import REPOSITORY_ROOT, stateless_seed
 from submission import ervae as fit_lib
 from submission import pipeline
 from submission import train as train_lib
@@ -27,9 +27,6 @@ BENCH = os.path.join(REPOSITORY_ROOT, "bench", "ervae_circle.py")
 # show each test rejects a law that is off.
 ALPHA = 1e-3
 
-
-def _seed(a, b=0):
-  return tf.constant([a, b], dtype=tf.int64)
 
 
 def _latent(manifold="torus", dim=2, **kwargs):
@@ -62,7 +59,7 @@ def learned_circle(tmp_path_factory):
 @pytest.mark.parametrize("hidden_prior", ["uniform", "normal"])
 def test_circle_projection_pushes_the_prior_to_the_uniform_law(hidden_prior):
   space = _latent("circle", 1, hidden_prior=hidden_prior)
-  z = space.sample_prior(20000, _seed(1)).numpy()
+  z = space.sample_prior(20000, stateless_seed(1)).numpy()
   np.testing.assert_allclose(np.linalg.norm(z, axis=1), 1., atol=1e-6)
   assert _chi2_uniform_p(_angles(z)[:, 0], 40) > ALPHA
   # Negative control: a slightly non-uniform law (u² instead of u on 20% of the draws) is rejected.
@@ -72,7 +69,7 @@ def test_circle_projection_pushes_the_prior_to_the_uniform_law(hidden_prior):
 
 
 def test_torus_projection_is_uniform_and_independent_per_circle():
-  z = _latent("torus", 2).sample_prior(20000, _seed(3)).numpy()
+  z = _latent("torus", 2).sample_prior(20000, stateless_seed(3)).numpy()
   assert z.shape == (20000, 4)
   angles = _angles(z)
   counts, _, _ = np.histogram2d(angles[:, 0], angles[:, 1], bins=8, range=[[0, 2 * np.pi]] * 2)
@@ -83,7 +80,7 @@ def test_torus_projection_is_uniform_and_independent_per_circle():
 @pytest.mark.parametrize("d", [1, 2, 3, 5])
 def test_sphere_projection_pushes_the_prior_to_the_uniform_law(d):
   # Under the uniform law on S^d every coordinate satisfies (1 + x_i)/2 ~ Beta(d/2, d/2) (uniform for S²).
-  z = _latent("sphere", d).sample_prior(20000, _seed(4)).numpy()
+  z = _latent("sphere", d).sample_prior(20000, stateless_seed(4)).numpy()
   assert z.shape == (20000, d + 1)
   np.testing.assert_allclose(np.linalg.norm(z, axis=1), 1., atol=1e-5)
   if d == 1:
@@ -94,7 +91,7 @@ def test_sphere_projection_pushes_the_prior_to_the_uniform_law(d):
     assert p > ALPHA / (d + 1), (i, p)
   np.testing.assert_allclose(np.cov(z.T), np.eye(d + 1) / (d + 1), atol=0.01)
   # Negative control: the naive hyperspherical map with *uniform* polar angles is rejected.
-  u = tf.random.stateless_uniform([20000, d], seed=_seed(5))
+  u = tf.random.stateless_uniform([20000, d], seed=stateless_seed(5))
   naive = tf.concat([tf.cos(math.pi * u[:, :1]), tf.sin(math.pi * u[:, :1]) * E.sphere_projection(u[:, 1:])], 1)
   assert scipy.stats.kstest((1. + naive.numpy()[:, 0]) / 2., scipy.stats.beta(d / 2., d / 2.).cdf).pvalue < ALPHA
 
@@ -121,7 +118,7 @@ def test_normal_hidden_kl_is_the_gaussian_closed_form_and_agrees_with_monte_carl
   np.testing.assert_allclose(space.kl(params).numpy(), expected, rtol=1e-6)
   draws = 100000
   tiled = {k: tf.repeat(v, draws, axis=0) for k, v in params.items()}
-  h = space.sample_hidden(tiled, _seed(6))
+  h = space.sample_hidden(tiled, stateless_seed(6))
   log_ratio = tf.reshape(space.hidden_log_prob(tiled, h) - space.hidden_log_prior(h), [2, draws]).numpy()
   standard_error = log_ratio.std(1) / math.sqrt(draws)
   assert np.all(np.abs(log_ratio.mean(1) - expected) < 4 * standard_error), (log_ratio.mean(1), expected)
@@ -137,7 +134,7 @@ def test_beta_kl_to_uniform_is_the_negative_entropy_and_agrees_with_monte_carlo(
   assert abs(float(E.beta_kl_to_uniform(tf.ones([1, 1]), tf.ones([1, 1]))[0])) < 1e-6  # Beta(1, 1) is the prior
   draws = 100000
   tiled = {k: tf.repeat(v, draws, axis=0) for k, v in params.items()}
-  h = space.sample_hidden(tiled, _seed(7))
+  h = space.sample_hidden(tiled, stateless_seed(7))
   assert float(tf.reduce_min(h)) >= E.SAMPLE_EPSILON and float(tf.reduce_max(h)) <= 1. - E.SAMPLE_EPSILON
   np.testing.assert_array_equal(space.hidden_log_prior(h).numpy(), 0.)
   log_ratio = tf.reshape(space.hidden_log_prob(tiled, h), [3, draws]).numpy()
@@ -147,28 +144,28 @@ def test_beta_kl_to_uniform_is_the_negative_entropy_and_agrees_with_monte_carlo(
 
 def test_beta_head_floor_and_reparameterised_gradients():
   space = _latent("torus", 3, hidden_prior="uniform", min_concentration=1.)
-  features = tf.random.stateless_normal([64, 8], seed=_seed(8)) * 50.
+  features = tf.random.stateless_normal([64, 8], seed=stateless_seed(8)) * 50.
   params = space(features)
   for key in ("concentration1", "concentration0"):
     assert params[key].shape == (64, 3) and float(tf.reduce_min(params[key])) >= 1.
   with tf.GradientTape() as tape:
-    z = space.sample(space(features), _seed(9))
-    value = tf.reduce_sum(tf.random.stateless_normal(z.shape, seed=_seed(10)) * z)
+    z = space.sample(space(features), stateless_seed(9))
+    value = tf.reduce_sum(tf.random.stateless_normal(z.shape, seed=stateless_seed(10)) * z)
   gradient = tape.gradient(value, space.concentration.kernel)
   assert np.all(np.isfinite(gradient.numpy())) and np.abs(gradient.numpy()).max() > 1e-6
   a, b = space(features), space(features)
-  np.testing.assert_array_equal(space.sample(a, _seed(11)).numpy(), space.sample(b, _seed(11)).numpy())
+  np.testing.assert_array_equal(space.sample(a, stateless_seed(11)).numpy(), space.sample(b, stateless_seed(11)).numpy())
 
 
 # --- the group action ----------------------------------------------------------------------------------------------
 def test_group_action_rotates_by_the_encoded_angle_and_stays_on_the_torus():
   space = _latent("torus", 3, group_action=True)
-  params = space(tf.random.stateless_normal([128, 16], seed=_seed(12)))
+  params = space(tf.random.stateless_normal([128, 16], seed=stateless_seed(12)))
   rotation = params["rotation"].numpy().reshape(128, 3, 2)
   np.testing.assert_allclose(np.linalg.norm(rotation, axis=2), 1., atol=1e-6)
   encoded_angle = np.arctan2(rotation[..., 1], rotation[..., 0])
-  h = space.sample_hidden(params, _seed(13))
-  unrotated, z = space.embedding_map(h).numpy(), space.sample(params, _seed(13)).numpy()
+  h = space.sample_hidden(params, stateless_seed(13))
+  unrotated, z = space.embedding_map(h).numpy(), space.sample(params, stateless_seed(13)).numpy()
   np.testing.assert_allclose(np.linalg.norm(z.reshape(128, 3, 2), axis=2), 1., atol=1e-5)
   turned = np.angle(np.exp(1j * (_angles(z) - _angles(unrotated) - encoded_angle)))
   assert np.abs(turned).max() < 1e-4
@@ -232,15 +229,15 @@ def test_saved_embedding_loads_frozen_into_the_latent_space_and_serves_a_torus(l
   assert sorted(os.listdir(directory)) == [E.EMBEDDING_FILE, E.WEIGHTS_FILE]
   with open(os.path.join(directory, E.EMBEDDING_FILE)) as f:
     assert json.load(f) == description
-  h = tf.random.stateless_uniform([50, 1], seed=_seed(15))
+  h = tf.random.stateless_uniform([50, 1], seed=stateless_seed(15))
   circle = _latent("circle", 1, embedding=directory)
   np.testing.assert_allclose(circle.embedding_map(h).numpy(), network(h).numpy(), atol=1e-6)
   torus = _latent("torus", 3, embedding=directory, group_action=True)
-  h3 = tf.random.stateless_uniform([50, 3], seed=_seed(16))
+  h3 = tf.random.stateless_uniform([50, 3], seed=stateless_seed(16))
   expected = np.concatenate([network(h3[:, i:i + 1]).numpy() for i in range(3)], axis=1)
   np.testing.assert_allclose(torus.embedding_map(h3).numpy(), expected, atol=1e-6)
-  params = torus(tf.random.stateless_normal([8, 5], seed=_seed(17)))
-  assert torus.code_size == 6 and torus.sample(params, _seed(18)).shape == (8, 6)
+  params = torus(tf.random.stateless_normal([8, 5], seed=stateless_seed(17)))
+  assert torus.code_size == 6 and torus.sample(params, stateless_seed(18)).shape == (8, 6)
   assert not any("embedding" in v.path for v in torus.trainable_variables)  # f is frozen
   assert any("embedding" in v.path for v in torus.non_trainable_variables)  # ...but saved with the model
   assert float(torus.summaries(params)["manifold_distance"]) < 0.3
@@ -279,8 +276,8 @@ def test_fit_embedding_command_line(tmp_path, capsys):
 
 
 def test_mmd_is_near_zero_for_one_law_and_large_for_two():
-  x = tf.random.stateless_normal([500, 2], seed=_seed(19))
-  y = tf.random.stateless_normal([500, 2], seed=_seed(20))
+  x = tf.random.stateless_normal([500, 2], seed=stateless_seed(19))
+  y = tf.random.stateless_normal([500, 2], seed=stateless_seed(20))
   for kernel in fit_lib.KERNELS:
     same, shifted = float(fit_lib.mmd(x, y, kernel, 4.)), float(fit_lib.mmd(x, y + 1., kernel, 4.))
     assert abs(same) < 0.02 and shifted > 0.2, (kernel, same, shifted)
@@ -332,7 +329,7 @@ def test_image_run_lowers_the_loss_and_the_five_metrics_evaluate(tmp_path):
     headline = pipeline.headline(metric, scores[metric])
     assert headline and all(np.isfinite(v) for v in headline.values()), (metric, scores[metric])
   module = tf.saved_model.load(str(tmp_path / "run" / "model" / "tfhub"))
-  images = tf.random.stateless_uniform([4, 64, 64, 1], seed=_seed(21))
+  images = tf.random.stateless_uniform([4, 64, 64, 1], seed=stateless_seed(21))
   representation = module.signatures["mean_representation"](images=images)["default"].numpy()
   assert representation.shape == (4, 6)
   np.testing.assert_allclose(np.linalg.norm(representation.reshape(4, 3, 2), axis=2), 1., atol=1e-5)

@@ -1,6 +1,5 @@
 """The dlib pipeline on TF2: dlib's own config files, results layout, metric values, resume, reload, bad input."""
 
-import json
 import os
 import signal
 import subprocess
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPOSITORY_ROOT, STUDY, TINY_BINDINGS, dlib_config, run_python
+from conftest import REPOSITORY_ROOT, STUDY, TINY_BINDINGS, dlib_config, read_json, run_python
 from disentanglement_lib.config.unsupervised_study_v1 import sweep
 from disentanglement_lib.evaluation.metrics import (beta_vae, dci, downstream_task, factor_vae, mig,
                                                     modularity_explicitness, sap_score, unsupervised_metrics)
@@ -22,11 +21,6 @@ from submission.data import named_data
 
 DLIB_TRAIN_KEYS = {"reconstruction_loss", "elbo", "regularizer", "kl_loss", "loss", "global_step", "elapsed_time",
                    "uuid"}
-
-
-def read_json(path):
-  with open(path) as f:
-    return json.load(f)
 
 
 def test_dlib_train_test_gin_trains_unchanged(tmp_path):

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPOSITORY_ROOT, TINY_BINDINGS
-from test_models import np_dip
+from conftest import REPOSITORY_ROOT, TINY_BINDINGS, stateless_seed
+from test_models import dense, np_bernoulli, np_dip
 from test_pipeline import DLIB_TRAIN_KEYS, METRICS
 from submission import cli, export, pipeline, train
 from submission.data import dsprites_render
@@ -31,9 +31,6 @@ TEST_ARCHITECTURE = ["encoder.encoder_fn = @test_encoder", "decoder.decoder_fn =
                      "reconstruction_loss.loss_fn = @bernoulli_loss", "vae_optimizer.optimizer_fn = @AdamOptimizer"]
 FIVE_METRICS = ("beta_vae_sklearn", "factor_vae_metric", "mig", "dci", "sap_score")
 
-
-def _seed(a, b=0):
-  return tf.constant([a, b], tf.int64)
 
 
 def np_sigmoid(x):
@@ -56,11 +53,6 @@ def np_gate(u, log_alpha, beta):
 
 
 
-def np_bernoulli(x, logits):
-  x, logits = x.reshape(len(x), -1), logits.reshape(len(x), -1)
-  return np.sum(np.logaddexp(0., logits) - x * logits, axis=1)
-
-
 
 
 # --- the gate on its own -----------------------------------------------------------------------------------------
@@ -68,7 +60,7 @@ def np_bernoulli(x, logits):
 def test_gate_draws_match_the_hard_concrete_distribution(beta):
   log_alpha = np.array([-1.5, -0.1, 0., 0.5, 1.386, 3.], np.float32)
   n = 200000
-  draws = l0_gate.sample_gate(log_alpha, n, beta, GAMMA, ZETA, seed=_seed(7)).numpy()
+  draws = l0_gate.sample_gate(log_alpha, n, beta, GAMMA, ZETA, seed=stateless_seed(7)).numpy()
   assert draws.shape == (n, len(log_alpha)) and draws.min() >= 0. and draws.max() <= 1.
   checks = {
       "zero": ((draws == 0.).mean(axis=0), np_cdf(0., log_alpha, beta)),
@@ -110,7 +102,7 @@ def test_deterministic_gates():
   np.testing.assert_array_equal(median > 0, p_nonzero > 0.5)
   np.testing.assert_array_equal(median == 1., np_sigmoid(log_alpha - beta * np.log(11.)) >= 0.5)
   # At β = 2/3 the median gate is interior; it is the empirical median of the draws.
-  draws = l0_gate.sample_gate([0.5], 100000, 2. / 3., GAMMA, ZETA, seed=_seed(3)).numpy()[:, 0]
+  draws = l0_gate.sample_gate([0.5], 100000, 2. / 3., GAMMA, ZETA, seed=stateless_seed(3)).numpy()[:, 0]
   assert np.median(draws) == pytest.approx(float(l0_gate.median_gate(0.5, 2. / 3., GAMMA, ZETA)), abs=0.01)
 
 
@@ -119,9 +111,9 @@ def test_gate_layer_initialisation_and_stateless_draws():
   gate = l0_gate.HardConcreteGate(512, initial_drop_rate=0.2)
   log_alpha = gate.log_alpha.numpy()
   assert abs(log_alpha.mean() - math.log(4.)) < 0.002 and 0.008 < log_alpha.std() < 0.012
-  np.testing.assert_array_equal(gate.sample(3, _seed(1)).numpy(), gate.sample(3, _seed(1)).numpy())
-  assert not np.array_equal(gate.sample(3, _seed(1)).numpy(), gate.sample(3, _seed(2)).numpy())
-  assert gate.sample(3, _seed(1)).shape == (3, 512)
+  np.testing.assert_array_equal(gate.sample(3, stateless_seed(1)).numpy(), gate.sample(3, stateless_seed(1)).numpy())
+  assert not np.array_equal(gate.sample(3, stateless_seed(1)).numpy(), gate.sample(3, stateless_seed(2)).numpy())
+  assert gate.sample(3, stateless_seed(1)).shape == (3, 512)
 
 
 @pytest.mark.parametrize("kwargs", [dict(temperature=0.), dict(gamma=0.1), dict(zeta=0.9),
@@ -148,17 +140,12 @@ def _build(shape=(4, 4, 1)):
   return model
 
 
-def _dense(layer, x):
-  kernel, bias = (v.numpy().astype(np.float64) for v in layer.weights)
-  return x @ kernel + bias
-
-
 @pytest.mark.parametrize("dip_type, per_example, beta", [("i", False, 0.05), ("ii", False, 0.05),
                                                           ("i", True, 2. / 3.)])
 def test_pvae_loss_terms_match_numpy(dip_type, per_example, beta):
   batch, num_latent = 6, 4
   images = np.random.RandomState(0).uniform(size=(batch, 4, 4, 1)).astype(np.float32)
-  seed = _seed(3, 4)
+  seed = stateless_seed(3, 4)
   log_alpha = np.array([3., 0.05, -0.05, -3.], np.float32)
   bindings = TEST_ARCHITECTURE + [
       f"encoder.num_latent = {num_latent}", "model.model = @pvae()", f"pvae.dip_type = '{dip_type}'",
@@ -179,13 +166,13 @@ def test_pvae_loss_terms_match_numpy(dip_type, per_example, beta):
   np.testing.assert_allclose(params["gate"].numpy(), gate, atol=1e-5)
 
   x = images.reshape(batch, -1).astype(np.float64)
-  mean = gate * _dense(model.latent.means, x)
-  variance = gate * np.logaddexp(0., _dense(model.latent.variance, x)) + 1e-6
+  mean = gate * dense(model.latent.means, x)
+  variance = gate * np.logaddexp(0., dense(model.latent.variance, x)) + 1e-6
   logvar = np.log(variance)
   epsilon = tf.random.stateless_normal([batch, num_latent], seed=seed).numpy().astype(np.float64)
   z = mean + np.sqrt(variance) * epsilon
   np.testing.assert_allclose(z_tf.numpy(), z, rtol=1e-4, atol=1e-5)
-  reconstruction = np.mean(np_bernoulli(images.astype(np.float64), _dense(model.decoder.layers[0], z)))
+  reconstruction = np.mean(np_bernoulli(images.astype(np.float64), dense(model.decoder.layers[0], z)))
   kl = np.mean(0.5 * np.sum(gate * (mean**2 + variance - logvar - 1.), axis=1))
   p_nonzero = np_sigmoid(log_alpha.astype(np.float64) - beta * np.log(-GAMMA / ZETA))
   penalty = 0.1 * np.sum(p_nonzero)
@@ -208,11 +195,11 @@ def test_closed_gate_contributes_nothing_to_the_kl_and_a_constant_column(tmp_pat
   model = _build(shape=(64, 64, 1))
   # |logit u| ≤ 13.8, so gate 0 is 0 and the others are 1 in every draw.
   model.latent.gate.log_alpha.assign([-20., 20., 20., 20.])
-  images = tf.random.stateless_uniform([8, 64, 64, 1], _seed(1))
+  images = tf.random.stateless_uniform([8, 64, 64, 1], stateless_seed(1))
 
   def kl_and_loss():
     with tf.GradientTape() as tape:
-      terms, params, _ = model.forward(images, _seed(2), tf.constant(0.))
+      terms, params, _ = model.forward(images, stateless_seed(2), tf.constant(0.))
     return terms, params, tape.gradient(terms["loss"], model.latent.means.trainable_variables +
                                         model.latent.variance.trainable_variables)
 
@@ -243,7 +230,7 @@ def test_closed_gate_contributes_nothing_to_the_kl_and_a_constant_column(tmp_pat
   np.testing.assert_allclose(representation[:, 1:], expected, rtol=1e-5, atol=1e-6)
   encoded = module.signatures["gaussian_encoder"](images=images)
   np.testing.assert_allclose(encoded["logvar"].numpy()[:, 0], math.log(1e-6), rtol=1e-5)
-  prior = module.signatures["prior_latents"](num=tf.constant(5), seed=_seed(4))["latent_vectors"].numpy()
+  prior = module.signatures["prior_latents"](num=tf.constant(5), seed=stateless_seed(4))["latent_vectors"].numpy()
   np.testing.assert_array_equal(prior[:, 0], 0.)
 
 
@@ -276,7 +263,7 @@ def test_gate_switched_on_for_vae_by_gin_trains_and_reports(tmp_path):
   gin.parse_config_files_and_bindings([], common)
   plain = _build()
   assert type(plain.latent).__name__ == "GaussianLatent"
-  terms, _, _ = plain.forward(tf.zeros([2, 4, 4, 1]), _seed(1), tf.constant(0.))
+  terms, _, _ = plain.forward(tf.zeros([2, 4, 4, 1]), stateless_seed(1), tf.constant(0.))
   assert set(terms) == {"reconstruction_loss", "elbo", "regularizer", "kl_loss", "loss"}  # dlib's, unchanged
   assert float(terms["regularizer"]) == float(terms["kl_loss"])
   gin.clear_config()
@@ -325,5 +312,5 @@ def test_short_pvae_run_on_rendered_dsprites_lowers_the_loss_and_the_five_metric
   for metric, key in headline.items():
     assert np.isfinite(scores[metric][key]), (metric, scores[metric])
   module = tf.saved_model.load(os.path.join(output, "postprocessed", "mean", "tfhub"))
-  images = tf.random.stateless_uniform([4, 64, 64, 1], _seed(5))
+  images = tf.random.stateless_uniform([4, 64, 64, 1], stateless_seed(5))
   assert module.signatures["representation"](images=images)["default"].shape == (4, 10)

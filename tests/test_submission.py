@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from conftest import REPOSITORY_ROOT, dlib_config, run_python
+from conftest import REPOSITORY_ROOT, dlib_config, read_json, run_python
 from disentanglement_lib.evaluation.metrics import irs
 from evaluation import evaluate, local_evaluation, visualize
 from submission import aicrowd, cli
@@ -47,11 +47,6 @@ class AIcrowdEvents:
     with open(os.environ["FAKE_AICROWD_LOG"], "a") as f:
       f.write(json.dumps(dict(event_type=event_type, message=message, payload=payload, blocking=blocking)) + "\\n")
 '''
-
-
-def read_json(path):
-  with open(path) as f:
-    return json.load(f)
 
 
 def fake_aicrowd_api(directory):

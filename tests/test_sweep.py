@@ -10,15 +10,13 @@ import time
 import gin
 import pytest
 
-from conftest import REPOSITORY_ROOT, TINY_BINDINGS, run_python
+from conftest import FAST_ARCHITECTURE, REPOSITORY_ROOT, TINY_BINDINGS, read_json, run_python
 from disentanglement_lib.config.unsupervised_study_v1 import sweep as dlib_sweep
 from evaluation import sweep
 from submission import cli, pipeline, train  # noqa: F401  (train registers the model configurables)
 from submission.errors import UserError
 
 STUDY_FILE = os.path.join(REPOSITORY_ROOT, "gin_configs", "sweeps", "unsupervised_study_v1.toml")
-FAST_ARCHITECTURE = ["encoder.encoder_fn = @test_encoder", "decoder.decoder_fn = @test_decoder",
-                     "encoder.num_latent = 4"]
 
 # 2 models × 2 seeds on dummy_data, a few steps each, scored with one cheap metric; plus one point whose data set
 # does not exist (model_num 10), which must fail alone.
@@ -48,11 +46,6 @@ seeds = [0]
 [[grid.models]]
 gin = "gin_configs/beta_vae.gin"
 """
-
-
-def read_json(path):
-  with open(path) as f:
-    return json.load(f)
 
 
 def test_study_file_has_dlibs_shape_and_numbering():
