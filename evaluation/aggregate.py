@@ -19,7 +19,7 @@ import json
 import os
 import sys
 
-from submission import cli
+from submission import cli, study
 from submission.atomic import atomic_path
 from submission.errors import UserError
 
@@ -96,13 +96,11 @@ def table(rows):
 
 def headline_scores(records):
   """[(metric, score column)] to plot: each metric's headline keys, as the pipeline's score table shows them."""
-  from submission.pipeline import HEADLINE_KEYS  # pylint: disable=import-outside-toplevel
   pairs = []
   for metric in sorted({r["metric"] for r in records}):
     reported = {k for r in records if r["metric"] == metric for k, v in r.items()
                 if k.startswith("evaluation_results.") and isinstance(v, (int, float))}
-    keys = HEADLINE_KEYS.get(metric) or sorted(k.split(".", 1)[1] for k in reported
-                                               if k != "evaluation_results.elapsed_time")
+    keys = study.headline_keys(metric, sorted(k.split(".", 1)[1] for k in reported))
     pairs += [(metric, f"evaluation_results.{k}") for k in keys if f"evaluation_results.{k}" in reported]
   return pairs
 

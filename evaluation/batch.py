@@ -44,7 +44,7 @@ import sys
 import time
 
 from evaluation import workers
-from submission import cli
+from submission import cli, study
 from submission.errors import UserError
 
 RESULTS_FILE = os.path.join("results", "json", "evaluation_results.json")
@@ -138,9 +138,8 @@ def metric_configs(metrics=None, config_files=None):
                         f"metric's output directory after its config file, so the names must differ")
       configs[name] = [os.path.abspath(path)]
     return configs
-  from submission import pipeline  # pylint: disable=import-outside-toplevel  (imports TensorFlow)
-  names = metrics or pipeline.DEFAULT_METRICS
-  return {name: [pipeline.metric_config(name)] for name in names}
+  names = metrics or study.DEFAULT_METRICS
+  return {name: [study.metric_config(name)] for name in names}
 
 
 def make_pairs(representations, configs, bindings=(), output_root=None):
@@ -282,7 +281,7 @@ def print_summary(summary):
 def batch(representations, metrics=None, metric_config_files=None, metric_bindings=(), output=None, num_workers=None,
           backend="local", address=None, threads=None, gpus_per_task=DEFAULT_GPUS_PER_TASK):
   """The command: builds the pairs, checks the configs, runs the batch; returns the summary."""
-  found = find_representations(representations)  # before the configs, which import TensorFlow
+  found = find_representations(representations)
   configs = metric_configs(metrics, metric_config_files)
   pairs = make_pairs(found, configs, metric_bindings, output)
   comparer = ConfigComparer(configs, list(metric_bindings))
@@ -303,7 +302,7 @@ def main(argv=None):
                       help="representation directories (postprocess outputs), as glob patterns ('**' recurses)")
   group = parser.add_mutually_exclusive_group()
   group.add_argument("--metrics", help="comma-separated dlib unsupervised_study_v1 metric config names "
-                     "(default: beta_vae_sklearn,factor_vae_metric,mig,dci,sap_score)")
+                     f"(default: {','.join(study.DEFAULT_METRICS)})")
   group.add_argument("--metric_configs", nargs="+", metavar="FILE", help="metric gin files instead of --metrics")
   parser.add_argument("--metric_bindings", nargs="+", action="append", default=[],
                       help="extra gin bindings for every metric (e.g. 'mig.num_train = 1000')")

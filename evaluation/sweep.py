@@ -55,7 +55,7 @@ import sys
 import time
 
 from evaluation import batch, workers
-from submission import cli
+from submission import cli, study
 from submission.errors import UserError
 
 try:
@@ -141,7 +141,7 @@ def load_sweep(path):
   _check_keys(spec, ("name", "output", "metrics", "metric_bindings", "bindings", "grid"), path)
   settings = {"name": spec.get("name", os.path.splitext(os.path.basename(path))[0]),
               "output": spec.get("output"),
-              "metrics": _list(spec, "metrics", str, path, default=_default_metrics()),
+              "metrics": _list(spec, "metrics", str, path, default=list(study.DEFAULT_METRICS)),
               "metric_bindings": _list(spec, "metric_bindings", str, path)}
   common = _list(spec, "bindings", str, path)
   grids = spec.get("grid")
@@ -174,12 +174,6 @@ def load_sweep(path):
       num += 1
     next_num = num
   return settings, sorted(points, key=lambda p: p["model_num"])
-
-
-def _default_metrics():
-  # The pipeline's default five, written out to keep this module free of TensorFlow imports; a test checks they
-  # equal submission.pipeline.DEFAULT_METRICS.
-  return ["beta_vae_sklearn", "factor_vae_metric", "mig", "dci", "sap_score"]
 
 
 def select_points(points, spec):

@@ -97,24 +97,11 @@ def hidden_prior_scale(hidden_prior, dim):
   return 2. * dim if hidden_prior == "normal" else dim / 6.
 
 
-def sample_hidden_prior(hidden_prior, num, dim, seed):
-  if hidden_prior == "normal":
-    return tf.random.stateless_normal([num, dim], seed=seed)
-  return tf.random.stateless_uniform([num, dim], seed=seed)
-
-
 # --- quality of a map f ------------------------------------------------------------------------------------------
-def projection_map(manifold, hidden_prior):
-  """The exact "Projection" f for ``manifold`` and ``hidden_prior`` (see ``submission.latent.embedded``)."""
-  if hidden_prior == "normal":
-    return lambda h: manifold.project(embedded.normal_cdf(h))
-  return manifold.project
-
-
 def embedding_quality(map_fn, manifold, hidden_prior, num_samples=2000, kernel="imq", seed=0):
   """{mean_distance, max_distance, mmd}: f(h), h ~ p(h), against M and the uniform law on M."""
   seeds = tf.unstack(tf.random.experimental.stateless_split(tf.constant([seed, 0xE8B], tf.int64), 2))
-  pushed = map_fn(sample_hidden_prior(hidden_prior, num_samples, manifold.dim, seeds[0]))
+  pushed = map_fn(embedded.sample_hidden_prior(hidden_prior, num_samples, manifold.dim, seeds[0]))
   distance = manifold.distance(pushed)
   uniform = manifold.sample_uniform(num_samples, seeds[1])
   return {"mean_distance": float(tf.reduce_mean(distance)), "max_distance": float(tf.reduce_max(distance)),
@@ -175,7 +162,7 @@ def fit_embedding(manifold, hidden_prior=DEFAULTS["hidden_prior"], steps=DEFAULT
     data_seed, prior_seed = tf.unstack(tf.random.experimental.stateless_split(
         tf.random.experimental.stateless_fold_in(base_seed, step), 2))
     x = manifold.sample_uniform(batch_size, data_seed)
-    prior = sample_hidden_prior(hidden_prior, batch_size, manifold.dim, prior_seed)
+    prior = embedded.sample_hidden_prior(hidden_prior, batch_size, manifold.dim, prior_seed)
     with tf.GradientTape() as tape:
       codes = encoder(x)
       reconstruction = tf.reduce_mean(tf.reduce_sum(tf.square(x - decoder(codes)), axis=1))
@@ -203,8 +190,8 @@ def fit_embedding(manifold, hidden_prior=DEFAULTS["hidden_prior"], steps=DEFAULT
       "activation": activation,
       "weights": embedded.WEIGHTS_FILE,
       "quality": embedding_quality(decoder, manifold, hidden_prior, eval_samples, kernel, seed),
-      "projection_quality": embedding_quality(projection_map(manifold, hidden_prior), manifold, hidden_prior,
-                                              eval_samples, kernel, seed),
+      "projection_quality": embedding_quality(embedded.projection_map(manifold, hidden_prior), manifold,
+                                              hidden_prior, eval_samples, kernel, seed),
       "training": {"steps": int(steps), "batch_size": int(batch_size), "learning_rate": float(learning_rate),
                    "mmd_weight": float(mmd_weight), "kernel": kernel, "encoder_activation": encoder_activation,
                    "seed": int(seed),

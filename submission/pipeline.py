@@ -32,20 +32,7 @@ from submission import cli, postprocess, train
 from submission.atomic import atomic_file
 from submission.data import dsprites_render, named_data
 from submission.errors import UserError
-
-DEFAULT_METRICS = ("beta_vae_sklearn", "factor_vae_metric", "mig", "dci", "sap_score")
-METRIC_CONFIG_DIR = "config/unsupervised_study_v1/metric_configs"
-POSTPROCESS_CONFIG = "config/unsupervised_study_v1/postprocess_configs/mean.gin"
-# Keys of each metric's headline numbers, as dlib's functions return them.
-HEADLINE_KEYS = {
-    "beta_vae_sklearn": ("eval_accuracy",),
-    "factor_vae_metric": ("eval_accuracy",),
-    "mig": ("discrete_mig",),
-    "dci": ("disentanglement", "completeness", "informativeness_test"),
-    "sap_score": ("SAP_score",),
-    "modularity_explicitness": ("modularity_score", "explicitness_score_test"),
-    "unsupervised": ("gaussian_total_correlation", "mutual_info_score"),
-}
+from submission.study import DEFAULT_METRICS, POSTPROCESS_CONFIG, headline, metric_config
 
 
 ENVIRONMENT_HELP = """environment variables:
@@ -56,14 +43,6 @@ ENVIRONMENT_HELP = """environment variables:
 
 output: OUT/model, OUT/postprocessed/mean, OUT/metrics/mean/<metric>, OUT/visualizations,
         OUT/scores.json and OUT/scores.csv (dlib's layout, see README)"""
-
-
-def metric_config(metric):
-  path = resources.get_file(os.path.join(METRIC_CONFIG_DIR, metric + ".gin"))
-  if not os.path.exists(path):
-    known = sorted(f[:-4] for f in os.listdir(os.path.dirname(path)) if f.endswith(".gin"))
-    raise UserError(f"unknown metric {metric!r}; dlib's unsupervised_study_v1 has: {', '.join(known)}")
-  return path
 
 
 def ensure_dataset(name):
@@ -143,12 +122,6 @@ def training_complete(model_dir, training_steps):
     return False
   with open(results_file) as f:
     return json.load(f).get("global_step", 0) >= training_steps
-
-
-def headline(metric, values):
-  keys = HEADLINE_KEYS.get(metric) or [k for k, v in values.items() if isinstance(v, (int, float))
-                                       and k not in ("elapsed_time",)]
-  return {key: values[key] for key in keys if key in values}
 
 
 def write_score_table(output_dir, scores):

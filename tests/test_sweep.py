@@ -100,8 +100,11 @@ def test_sweep_values_become_gin_literals_and_dlib_configs_resolve():
     sweep.select_points(points, "100-200")
 
 
-def test_sweep_default_metrics_are_the_pipelines():
-  assert sweep._default_metrics() == list(pipeline.DEFAULT_METRICS)  # pylint: disable=protected-access
+def test_sweep_default_metrics_are_the_pipelines(tmp_path):
+  sweep_file = tmp_path / "no_metrics.toml"
+  sweep_file.write_text(TINY_SWEEP.replace('metrics = ["mig"]\n', ""))
+  settings, _ = sweep.load_sweep(str(sweep_file))
+  assert settings["metrics"] == list(pipeline.DEFAULT_METRICS)
 
 
 def test_bad_sweep_files_are_one_clear_error(tmp_path):

@@ -300,6 +300,24 @@ def cache_file_name(sizes=FACTOR_SIZES):
   return f"{NAME}_v{CACHE_VERSION}_{'x'.join(str(s) for s in sizes)}.npy"
 
 
+def cache_path(data_dir=None, sizes=FACTOR_SIZES):
+  """Where the rendered images of a grid of ``sizes`` are kept (default: $DISENTANGLEMENT_LIB_DATA/<name>/)."""
+  return os.path.join(data_dir or os.path.join(named_data.data_root(), NAME), cache_file_name(sizes))
+
+
+def open_cache(path, sizes=FACTOR_SIZES):
+  """The cache's images, memory-mapped, checked to be uint8 [prod(sizes), 64, 64, 1]; a UserError otherwise."""
+  expected = (int(np.prod(sizes)), IMAGE_SIZE, IMAGE_SIZE, 1)
+  try:
+    images = np.load(path, mmap_mode="r")
+  except (OSError, ValueError) as e:
+    raise UserError(f"cannot read the {NAME} cache {path} ({e}); delete it to re-render it") from e
+  if images.shape != expected or images.dtype != np.uint8:
+    raise UserError(f"the {NAME} cache {path} holds {images.dtype} {images.shape}, expected uint8 {expected}; "
+                    f"delete it to re-render it")
+  return images
+
+
 def write_cache(path, renderer, chunk_size=8192, progress=True):
   """Renders every factor combination into ``path`` (uint8 .npy), through a temporary file renamed into place."""
   num = int(np.prod(renderer.sizes))
@@ -334,8 +352,7 @@ class CorrelatedEllipses(ground_truth_data.GroundTruthData):
     self.images = None
     self.cache_path = None
     if not lazy:
-      data_dir = data_dir or os.path.join(named_data.data_root(), NAME)
-      self.cache_path = os.path.join(data_dir, cache_file_name(self.sizes))
+      self.cache_path = cache_path(data_dir, self.sizes)
       self.images = self._load_or_build_cache(progress)
 
   @property
@@ -346,20 +363,13 @@ class CorrelatedEllipses(ground_truth_data.GroundTruthData):
     return self._renderer
 
   def _load_or_build_cache(self, progress):
-    expected = (int(np.prod(self.sizes)), IMAGE_SIZE, IMAGE_SIZE, 1)
     if not os.path.exists(self.cache_path):
       if progress:
+        count = math.prod(self.sizes)
         print(f"[data] {self.cache_path} does not exist; rendering it once "
-              f"({expected[0]} images, {math.prod(expected) / 2**30:.2f} GiB)", file=sys.stderr, flush=True)
+              f"({count} images, {count * IMAGE_SIZE**2 / 2**30:.2f} GiB)", file=sys.stderr, flush=True)
       write_cache(self.cache_path, self.renderer, progress=progress)
-    try:
-      images = np.load(self.cache_path, mmap_mode="r")
-    except (OSError, ValueError) as e:
-      raise UserError(f"cannot read the {NAME} cache {self.cache_path} ({e}); delete it to re-render it") from e
-    if images.shape != expected or images.dtype != np.uint8:
-      raise UserError(f"the {NAME} cache {self.cache_path} holds {images.dtype} {images.shape}, expected uint8 "
-                      f"{expected}; delete it to re-render it")
-    return images
+    return open_cache(self.cache_path, self.sizes)
 
   @property
   def num_factors(self):
@@ -405,15 +415,11 @@ HOW_TO_GET = f"It is rendered on first use into $DISENTANGLEMENT_LIB_DATA/{NAME}
 def check_cache(paths):
   """Header check for ``python -m submission.data verify``: the cache, if rendered, has the expected shape."""
   del paths  # no required files: the cache is made on first use
-  path = os.path.join(named_data.data_root(), NAME, cache_file_name())
+  path = cache_path()
   if not os.path.exists(path):
     return {"detail": f"{path} not rendered yet (made on first use: 0.94 GiB, about 15 s)",
             "factors_num_values": list(FACTOR_SIZES)}
-  images = np.load(path, mmap_mode="r")
-  expected = (int(np.prod(FACTOR_SIZES)), IMAGE_SIZE, IMAGE_SIZE, 1)
-  if images.shape != expected or images.dtype != np.uint8:
-    raise UserError(f"the {NAME} cache {path} holds {images.dtype} {images.shape}, expected uint8 {expected}; "
-                    f"delete it to re-render it")
+  images = open_cache(path)
   return {"detail": f"{path}: uint8 {list(images.shape)}", "factors_num_values": list(FACTOR_SIZES)}
 
 

@@ -175,6 +175,21 @@ def _uniform(shape, seed=None):
   return tf.random.stateless_uniform(shape, seed=seed)
 
 
+def sample_hidden_prior(hidden_prior, num, dim, seed=None):
+  """h ~ p(h), [num, dim]: N(0, I) or U(0, 1)^d (stateless when ``seed`` is given)."""
+  if hidden_prior == "normal":
+    return standard_normal([num, dim], seed)
+  return _uniform([num, dim], seed)
+
+
+def projection_map(manifold, hidden_prior):
+  """The exact "Projection" f: H → M, u ↦ the manifold's projection of u, with u = Φ(h) for a normal hidden prior
+  (Φ the normal CDF, so that u is uniform) and u = h for a uniform one."""
+  if hidden_prior == "normal":
+    return lambda h: manifold.project(normal_cdf(h))
+  return manifold.project
+
+
 def circle_projection(u):
   """u ∈ [0, 1]^k → k unit vectors (cos 2πu_i, sin 2πu_i), flattened to [..., 2k]: the seed's "Projection"."""
   angle = 2. * math.pi * u
@@ -384,16 +399,13 @@ class EmbeddedManifoldLatent(LatentSpace):
     return tf.where(inside, 0., -np.inf)
 
   def sample_hidden_prior(self, num, seed=None):
-    if self.hidden_prior == "normal":
-      return standard_normal([num, self.dim], seed)
-    return _uniform([num, self.dim], seed)
+    return sample_hidden_prior(self.hidden_prior, num, self.dim, seed)
 
   # --- the map to the manifold ----------------------------------------------------------------------------------
   def embedding_map(self, h):
     """f(h) ∈ R^N (without the group action)."""
     if self.embedding_network is None:
-      u = h if self.hidden_prior == "uniform" else normal_cdf(h)
-      return self.manifold.project(u)
+      return projection_map(self.manifold, self.hidden_prior)(h)
     if self.per_circle:
       flat = self.embedding_network(tf.reshape(h, [-1, 1]))
       return tf.reshape(flat, [-1, self.manifold.ambient_dim])
