@@ -78,16 +78,11 @@ def names():
   return sorted(_REGISTRY)
 
 
-def entry(name):
-  """The DatasetEntry of ``name``; UserError for an unknown name."""
-  return _entry(name)
-
-
 def expected_paths(name):
   """Per required file, the list of acceptable paths (the first is the preferred one)."""
   root = data_root()
   return [[os.path.join(root, f) for f in ((item,) if isinstance(item, str) else item)]
-          for item in _entry(name).files]
+          for item in entry(name).files]
 
 
 def required_paths(name):
@@ -108,11 +103,12 @@ def missing_message(name):
     if not any(os.path.exists(p) for p in alternatives):
       others = "".join(f" (or {p})" for p in alternatives[1:])
       return (f"dataset {name!r} needs {alternatives[0]}{others} (${DATA_ENV}={data_root()!r}), which does not "
-              f"exist. {_entry(name).how_to_get}").strip()
+              f"exist. {entry(name).how_to_get}").strip()
   return None
 
 
-def _entry(name):
+def entry(name):
+  """The DatasetEntry of ``name``; UserError for an unknown name."""
   if name not in _REGISTRY:
     raise UserError(f"unknown dataset.name {name!r}; known names: {', '.join(names())}")
   return _REGISTRY[name]
@@ -121,38 +117,33 @@ def _entry(name):
 @gin.configurable("dataset")
 def dataset_name(name=gin.REQUIRED):
   """dlib's ``dataset`` configurable; here it only resolves the name, so recording it never loads data."""
-  _entry(name)
+  entry(name)
   return name
 
 
 _READ_ERRORS = (OSError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError)
 
 
-def load(name=None):
-  """The GroundTruthData for ``name`` (default: the gin-bound ``dataset.name``)."""
-  name = dataset_name() if name is None else name
-  entry_ = _entry(name)
+def _read_present(name, read):
+  """``read(entry)`` for a present data set; a missing file or a read error becomes one UserError."""
   message = missing_message(name)
   if message:
     raise UserError(message)
   try:
-    return entry_.load()
+    return read(entry(name))
   except _READ_ERRORS as e:
     raise UserError(f"dataset {name!r}: cannot read {', '.join(required_paths(name))}: {e}") from e
+
+
+def load(name=None):
+  """The GroundTruthData for ``name`` (default: the gin-bound ``dataset.name``)."""
+  name = dataset_name() if name is None else name
+  return _read_present(name, lambda found: found.load())
 
 
 def check(name):
   """Header-level check of a present data set (see DatasetEntry.check); UserError if missing or unreadable."""
-  entry_ = _entry(name)
-  message = missing_message(name)
-  if message:
-    raise UserError(message)
-  if entry_.check is None:
-    return None
-  try:
-    return entry_.check(required_paths(name))
-  except _READ_ERRORS as e:
-    raise UserError(f"dataset {name!r}: cannot read {', '.join(required_paths(name))}: {e}") from e
+  return _read_present(name, lambda found: None if found.check is None else found.check(required_paths(name)))
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -288,8 +279,7 @@ def _check_mpi3d(paths):
 
 
 register("smallnorb", _smallnorb,
-         [SMALLNORB_TEMPLATE.format(chunk, kind) for chunk in loaders.SMALLNORB_CHUNKS
-          for kind in ("dat", "cat", "info")],
+         loaders.smallnorb_paths(SMALLNORB_TEMPLATE),
          "The files come from NYU's norb-v1.0-small page (cs.nyu.edu/~ylclab/data/norb-v1.0-small, gunzip them), "
          "as dlib_download_data fetches them.",
          factors=tuple(zip(loaders.SMALLNORB_FACTOR_NAMES, (5, 9, 18, 6))), observation_shape=[64, 64, 1],

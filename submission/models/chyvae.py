@@ -52,31 +52,27 @@ def _outer(vectors):
   return vectors[..., :, None] * vectors[..., None, :]
 
 
+def _kl_code(scatter, moments, log_det_covariance, count, psi_scale, nu):
+  """(ν + n)/2·log det(Ψ + Z) − ½·log det S + (ν + n)/2·tr((Ψ + Z)⁻¹(M + Ψ)) for n latents with scatter Z = Σ z'z'ᵀ,
+  moments M = Σ (S + μμᵀ) and log det S = Σ log det S (sums over the n examples, or per example with n = 1)."""
+  psi = psi_scale * tf.eye(tf.shape(moments)[-1], dtype=moments.dtype)
+  posterior_cholesky = tf.linalg.cholesky(psi + scatter)  # Ψ + Z, positive definite because Ψ is
+  trace = tf.linalg.trace(tf.linalg.cholesky_solve(posterior_cholesky, moments + psi))
+  return ((nu + count) / 2. * log_det_from_cholesky(posterior_cholesky) - 0.5 * log_det_covariance
+          + (nu + count) / 2. * trace)
+
+
 def kl_code(mean, covariance, covariance_cholesky, z_prime, psi_scale, nu):
   """KL_code per example [B] (the authors' regulariser, B = 1): inputs μ [B, d], S and chol(S) [B, d, d], z' [B, d]."""
-  d = tf.shape(mean)[-1]
-  dtype = mean.dtype
-  psi = psi_scale * tf.eye(d, dtype=dtype)
-  posterior_scale = psi + _outer(z_prime)  # Ψ + z'z'ᵀ, positive definite because Ψ is
-  posterior_cholesky = tf.linalg.cholesky(posterior_scale)
-  moments = covariance + _outer(mean) + psi  # S + μμᵀ + Ψ
-  trace = tf.linalg.trace(tf.linalg.cholesky_solve(posterior_cholesky, moments))
-  return ((nu + 1.) / 2. * log_det_from_cholesky(posterior_cholesky)
-          - 0.5 * log_det_from_cholesky(covariance_cholesky) + (nu + 1.) / 2. * trace)
+  return _kl_code(_outer(z_prime), covariance + _outer(mean), log_det_from_cholesky(covariance_cholesky), 1.,
+                  psi_scale, nu)
 
 
 def kl_code_batch(mean, covariance, covariance_cholesky, z_prime, psi_scale, nu):
   """KL_batch, a scalar for the whole batch (one Σ shared by the b examples)."""
-  d = tf.shape(mean)[-1]
-  dtype = mean.dtype
-  b = tf.cast(tf.shape(mean)[0], dtype)
-  psi = psi_scale * tf.eye(d, dtype=dtype)
-  posterior_scale = psi + tf.reduce_sum(_outer(z_prime), axis=0)
-  posterior_cholesky = tf.linalg.cholesky(posterior_scale)
-  moments = tf.reduce_sum(covariance + _outer(mean), axis=0) + psi
-  trace = tf.linalg.trace(tf.linalg.cholesky_solve(posterior_cholesky, moments))
-  return ((nu + b) / 2. * log_det_from_cholesky(posterior_cholesky)
-          - 0.5 * tf.reduce_sum(log_det_from_cholesky(covariance_cholesky)) + (nu + b) / 2. * trace)
+  return _kl_code(tf.reduce_sum(_outer(z_prime), axis=0), tf.reduce_sum(covariance + _outer(mean), axis=0),
+                  tf.reduce_sum(log_det_from_cholesky(covariance_cholesky)), tf.cast(tf.shape(mean)[0], mean.dtype),
+                  psi_scale, nu)
 
 
 def log_multivariate_gamma(a, d):
