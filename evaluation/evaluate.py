@@ -32,6 +32,7 @@ from disentanglement_lib.evaluation.metrics import sap_score  # noqa: F401
 from disentanglement_lib.evaluation.metrics import strong_downstream_task  # noqa: F401
 from disentanglement_lib.evaluation.metrics import unified_scores  # noqa: F401
 from disentanglement_lib.evaluation.metrics import unsupervised_metrics  # noqa: F401
+from evaluation import representation_cache
 from submission import cli
 from submission.data import named_data
 from submission.errors import UserError
@@ -94,6 +95,12 @@ def evaluate(model_dir, output_dir, overwrite=False, evaluation_fn=gin.REQUIRED,
   resolve_auto_dataset(os.path.join(model_dir, RESULTS_DIR, "gin", "postprocess.gin"))
   data = named_data.load()
   representation_function = representation_function_of(signature, data.observation_shape)
+  images_needed = representation_cache.images_to_encode()
+  data, representation_function = representation_cache.cached_inputs(
+      model_dir, named_data.dataset_name(), data, representation_function, images_needed,
+      representation_cache.cache_setting())
+  progress = representation_cache.Progress(representation_cache.metric_name() or "evaluate", images_needed)
+  representation_function = representation_cache.counting(representation_function, progress)
   artifact_dir = os.path.join(model_dir, "artifacts", name)
   scores = dict(call_metric(evaluation_fn, data, representation_function, random_seed, artifact_dir))
   scores["elapsed_time"] = time.time() - start

@@ -43,6 +43,7 @@ import numpy as np
 from disentanglement_lib.data.ground_truth import ground_truth_data
 from submission.atomic import atomic_path
 from submission.data import loaders, named_data
+from submission.data.observation_index import ObservationIndex
 from submission.errors import UserError
 
 NAME = "correlated_ellipses"
@@ -388,13 +389,22 @@ class CorrelatedEllipses(ground_truth_data.GroundTruthData):
     return snap_to_grid(sample_clipped_latents(num, random_state), self.sizes)
 
   def sample_observations_from_factors(self, factors, random_state):
+    return self.observations(self.rows(factors, random_state))
+
+  def rows(self, factors, random_state):
     del random_state  # one image per factor combination
-    factors = np.asarray(factors, np.int64)
+    return np.ravel_multi_index(np.asarray(factors, np.int64).T, self.sizes)
+
+  def observations(self, rows):
     if self.images is None:
-      images = self.renderer.render(factors)
+      images = self.renderer.render(np.stack(np.unravel_index(rows, self.sizes), axis=1))
     else:
-      images = self.images[np.ravel_multi_index(factors.T, self.sizes)]
+      images = self.images[rows]
     return loaders.to_float32(images)
+
+  def observation_index(self):
+    """Every observation is a point of the factor grid (see submission.data.observation_index)."""
+    return ObservationIndex(math.prod(self.sizes), self.rows, self.observations)
 
 
 @gin.configurable(NAME, allowlist=["lazy"])

@@ -43,6 +43,7 @@ from PIL import Image
 import submission.compat  # noqa: F401  (must precede dlib imports)
 from disentanglement_lib.data.ground_truth import dsprites as dlib_dsprites
 from disentanglement_lib.data.ground_truth import ground_truth_data, util
+from submission.data.observation_index import ObservationIndex
 from submission.errors import UserError
 
 IMAGE_SHAPE = (64, 64, 3)
@@ -83,9 +84,18 @@ class _UInt8Images(ground_truth_data.GroundTruthData):
     return self.state_space.sample_latent_factors(num, random_state)
 
   def sample_observations_from_factors(self, factors, random_state):
+    return self.observations(self.rows(factors, random_state))
+
+  def rows(self, factors, random_state):
     all_factors = self.state_space.sample_all_factors(factors, random_state)
-    indices = np.dot(all_factors, self.factor_bases)
-    return to_float32(self.images[indices])
+    return np.dot(all_factors, self.factor_bases)
+
+  def observations(self, rows):
+    return to_float32(self.images[rows])
+
+  def observation_index(self):
+    """Every observation is a row of ``images`` (see submission.data.observation_index)."""
+    return ObservationIndex(int(self.images.shape[0]), self.rows, self.observations)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -463,10 +473,19 @@ class SmallNORB(ground_truth_data.GroundTruthData):
     return self.state_space.sample_latent_factors(num, random_state)
 
   def sample_observations_from_factors(self, factors, random_state):
+    return self.observations(self.rows(factors, random_state))
+
+  def rows(self, factors, random_state):
     all_factors = self.state_space.sample_all_factors(factors, random_state)
-    indices = self.index.features_to_index(all_factors)
+    return self.index.features_to_index(all_factors)
+
+  def observations(self, rows):
     # dlib: float64 array of the resized values / 255., then astype(float32); to_float32 gives the same.
-    return np.expand_dims(to_float32(self.images[indices]), axis=3)
+    return np.expand_dims(to_float32(self.images[rows]), axis=3)
+
+  def observation_index(self):
+    """Every observation is a row of ``images`` (see submission.data.observation_index)."""
+    return ObservationIndex(int(self.images.shape[0]), self.rows, self.observations)
 
 
 # ------------------------------------------------------------------------------------------------------------
