@@ -51,8 +51,9 @@ RESULTS_FILE = os.path.join("results", "json", "evaluation_results.json")
 RECORDED_CONFIG = os.path.join("results", "gin", "evaluation.gin")
 WILDCARDS = "*?["
 # Recorded parameters that cannot change a score: evaluation.name only names the artifact directory (dlib_reproduce
-# sets it to the metric's name, submission.pipeline leaves it empty; either run's results count as complete).
-IGNORED_KEYS = frozenset({"evaluation.name"})
+# sets it to the metric's name, submission.pipeline leaves it empty; either run's results count as complete);
+# representation_cache.enabled only changes how codes are computed (to float rounding, see representation_cache).
+IGNORED_KEYS = frozenset({"evaluation.name", "representation_cache.enabled"})
 # On a cluster with GPUs each evaluation asks for a quarter GPU by default: the encoding is the only GPU work,
 # and the rest (sklearn) is CPU-bound, so four evaluations share a device (TF allocates GPU memory on demand).
 DEFAULT_GPUS_PER_TASK = 0.25
@@ -304,8 +305,7 @@ def main(argv=None):
   group.add_argument("--metrics", help="comma-separated dlib unsupervised_study_v1 metric config names "
                      f"(default: {','.join(study.DEFAULT_METRICS)})")
   group.add_argument("--metric_configs", nargs="+", metavar="FILE", help="metric gin files instead of --metrics")
-  parser.add_argument("--metric_bindings", nargs="+", action="append", default=[],
-                      help="extra gin bindings for every metric (e.g. 'mig.num_train = 1000')")
+  cli.add_metric_bindings_arguments(parser, "'mig.num_train = 1000'")
   parser.add_argument("--output", help="mirror the metric outputs under this directory instead of writing them "
                       "next to each representation")
   parser.add_argument("--workers", type=int, help="parallel evaluations (local default 1; ray default: as many as "
@@ -317,8 +317,8 @@ def main(argv=None):
                       help="GPUs each evaluation asks Ray for when the cluster has GPUs (default %(default)s)")
   args = parser.parse_args(argv)
   metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
-  summary = cli.main_guard(batch, args.representations, metrics, args.metric_configs,
-                           cli.flatten(args.metric_bindings), args.output, args.workers,
+  summary = cli.main_guard(batch, args.representations, metrics, args.metric_configs, cli.metric_bindings(args),
+                           args.output, args.workers,
                            args.backend, args.address, args.threads, args.gpus_per_task)
   sys.exit(1 if summary["failed"] else 0)
 

@@ -100,12 +100,11 @@ def main(argv=None):
   parser.add_argument("--output", help="JSON file for the scores (default: <experiment>/local_evaluation.json)")
   parser.add_argument("--metrics", default=",".join(CHALLENGE_METRICS),
                       help="comma-separated subset of the challenge's metrics (default: %(default)s)")
-  parser.add_argument("--metric_bindings", nargs="+", action="append", default=[],
-                      help="extra gin bindings for every metric, e.g. dci.num_train=1000 (quick checks only)")
+  cli.add_metric_bindings_arguments(parser, "dci.num_train=1000 (quick checks only)")
   args = parser.parse_args(argv)
   metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
-  cli.main_guard(local_evaluation, args.representation, args.dataset, args.output,
-                 cli.flatten(args.metric_bindings), metrics)
+  cli.main_guard(local_evaluation, args.representation, args.dataset, args.output, cli.metric_bindings(args),
+                 metrics)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ worked example. Its keys:
     datasets = ["dsprites_full", "cars3d"]   # bound to dataset.name
     seeds = 50                               # model.random_seed = 0..49 (or an explicit list)
     bindings = []                            # optional, for every point of this grid
+    metrics = ["factor_vae_metric"]          # optional: this grid's metrics instead of the sweep's
+    metric_bindings = []                     # optional: added to the sweep's metric_bindings for this grid
     models = [                               # one entry per model family, each with its own gin file
       { gin = "gin_configs/beta_vae.gin", sweep = { "vae.beta" = [1.0, 2.0, 4.0] } },
       { gin = "gin_configs/factor_vae.gin", sweep = { "factor_vae.gamma" = [10.0, 20.0] }, bindings = [] },
@@ -150,7 +152,8 @@ def load_sweep(path):
   points, taken, next_num = [], {}, 0
   for g, grid in enumerate(grids):
     where = f"{path}: grid {g + 1}"
-    _check_keys(grid, ("first_model_num", "datasets", "seeds", "bindings", "models"), where)
+    _check_keys(grid, ("first_model_num", "datasets", "seeds", "bindings", "metrics", "metric_bindings", "models"),
+                where)
     datasets = _list(grid, "datasets", str, where)
     seeds = grid.get("seeds", 1)
     seeds = list(range(seeds)) if isinstance(seeds, int) else _list(grid, "seeds", int, where)
@@ -158,6 +161,8 @@ def load_sweep(path):
     if not datasets or not seeds or not isinstance(models, list) or not models:
       raise UserError(f"{where}: needs datasets, seeds and models, none of them empty")
     grid_bindings = common + _list(grid, "bindings", str, where)
+    grid_metrics = _list(grid, "metrics", str, where, default=settings["metrics"])
+    grid_metric_bindings = settings["metric_bindings"] + _list(grid, "metric_bindings", str, where)
     settings_per_dataset = [s for m, model in enumerate(models)
                             for s in model_settings(model, f"{where}, model {m + 1}")]
     num = grid.get("first_model_num", next_num)
@@ -170,7 +175,8 @@ def load_sweep(path):
       points.append({"model_num": num, "gin_file": gin_file,
                      "bindings": grid_bindings + model_bindings + [
                          f"dataset.name = {gin_literal(dataset)}", f"model.random_seed = {seed}",
-                         f"model.model_num = {num}"]})
+                         f"model.model_num = {num}"],
+                     "metrics": grid_metrics, "metric_bindings": grid_metric_bindings})
       num += 1
     next_num = num
   return settings, sorted(points, key=lambda p: p["model_num"])
@@ -200,9 +206,8 @@ def point_dir(output, point):
   return os.path.join(output, str(point["model_num"]))
 
 
-def definition(point, settings):
-  return {"model_num": point["model_num"], "gin_file": point["gin_file"], "bindings": point["bindings"],
-          "metrics": settings["metrics"], "metric_bindings": settings["metric_bindings"]}
+def definition(point):
+  return {key: point[key] for key in ("model_num", "gin_file", "bindings", "metrics", "metric_bindings")}
 
 
 def is_complete(directory, metrics):
@@ -233,9 +238,11 @@ def run_point(point):
   from submission import pipeline  # pylint: disable=import-outside-toplevel
   print(f"[sweep] point {point['model_num']} ({time.strftime('%Y-%m-%d %H:%M:%S')}): {point['gin_file']} "
         f"{point['bindings']}", flush=True)
+  # metric_workers=1: a sweep worker is a daemon process (it cannot start processes); the sweep runs points in
+  # parallel instead.
   scores = pipeline.run_pipeline(point["gin_path"], point["output_dir"],
                                  metrics=point["metrics"], resume=True, gin_bindings=point["bindings"],
-                                 metric_bindings=point["metric_bindings"])
+                                 metric_bindings=point["metric_bindings"], metric_workers=1)
   return {metric: pipeline.headline(metric, values) for metric, values in scores.items()}
 
 
@@ -260,11 +267,11 @@ def run_sweep(sweep_file, output=None, backend="local", address=None, num_worker
   conflicts = []
   for point in points:
     directory = point_dir(output, point)
-    wanted = definition(point, settings)
+    wanted = definition(point)
     conflict = definition_conflict(directory, wanted)
     if conflict:
       conflicts.append((point, workers.failure(UserError(conflict), tb="")))
-    elif is_complete(directory, settings["metrics"]):
+    elif is_complete(directory, point["metrics"]):
       summary["skipped"] += 1
       workers.remove_if_exists(directory + ".error.json")
     else:

@@ -166,6 +166,26 @@ def patched_environment(overrides):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# In-process backend: one task after another in this process (no start-up cost; what one worker needs).
+# ---------------------------------------------------------------------------------------------------------------
+
+class InProcessBackend:
+  name = "in-process"
+
+  @staticmethod
+  def describe():
+    return "in this process"
+
+  @staticmethod
+  def run(tasks):
+    for index, task in enumerate(tasks):
+      yield index, run_isolated(task)
+
+  def close(self):
+    pass
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Local backend: N spawned worker processes, one task at a time each.
 # ---------------------------------------------------------------------------------------------------------------
 

@@ -43,6 +43,21 @@ def add_gin_arguments(parser, output_help):
   parser.add_argument("--overwrite", action="store_true", help=f"replace an existing {output_help}")
 
 
+def add_metric_bindings_arguments(parser, example="mig.num_train=1000"):
+  """--metric_bindings (repeatable) and --no_representation_cache, which every metric command takes."""
+  parser.add_argument("--metric_bindings", nargs="+", action="append", default=[],
+                      help=f"extra gin bindings for every metric (e.g. {example})")
+  parser.add_argument("--no_representation_cache", action="store_true",
+                      help="encode every image each metric draws instead of each distinct observation once "
+                      "(the same as the binding representation_cache.enabled = False)")
+
+
+def metric_bindings(args):
+  """The metric bindings of parsed arguments (see add_metric_bindings_arguments), flattened."""
+  return flatten(args.metric_bindings) + (
+      ["representation_cache.enabled = False"] if args.no_representation_cache else [])
+
+
 def flatten(groups):
   """Options given as ``action="append", nargs="+"`` (lists of lists), flattened."""
   return [item for group in groups or [] for item in group]

@@ -21,18 +21,21 @@ import json
 import os
 import shutil
 import sys
-import time
 
 import gin
 
 import submission.compat  # noqa: F401  (must precede dlib imports)
 from disentanglement_lib.utils import resources
-from evaluation import batch, evaluate, visualize
-from submission import cli, postprocess, train
+from evaluation import batch, visualize, workers
+from submission import cli, postprocess, study, train
 from submission.atomic import atomic_file
 from submission.data import dsprites_render, named_data
 from submission.errors import UserError
 from submission.study import DEFAULT_METRICS, POSTPROCESS_CONFIG, headline, metric_config
+
+# Metrics evaluated at once, each in its own process with cores/N threads (bench/metric_suite.py measures the
+# suite with 1 and 2 workers; on 2 cores DCI's boosting runs beside the others).
+DEFAULT_METRIC_WORKERS = min(2, workers.cpu_count())
 
 
 ENVIRONMENT_HELP = """environment variables:
@@ -59,11 +62,14 @@ def ensure_dataset(name):
 
 
 def run_pipeline(gin_file, output_dir, dataset=None, steps=None, metrics=DEFAULT_METRICS, resume=False,
-                 overwrite=False, time_budget=None, gin_bindings=(), metric_bindings=()):
+                 overwrite=False, time_budget=None, gin_bindings=(), metric_bindings=(),
+                 metric_workers=DEFAULT_METRIC_WORKERS):
   """Runs every step not already complete; returns {metric: {key: value}}."""
   if not os.path.isfile(gin_file):
     raise UserError(f"gin config {gin_file} does not exist")
   configs = {metric: metric_config(metric) for metric in metrics}
+  if metric_workers < 1:
+    raise UserError(f"--metric_workers must be at least 1, got {metric_workers}")
   if os.path.exists(output_dir) and not (resume or overwrite):
     raise UserError(f"output directory {output_dir} already exists; pass --resume to continue it or "
                     f"--overwrite to replace it")
@@ -95,24 +101,36 @@ def run_pipeline(gin_file, output_dir, dataset=None, steps=None, metrics=DEFAULT
     postprocess.postprocess_with_gin(model_dir, representation_dir, gin_config_files=[resources.get_file(
         POSTPROCESS_CONFIG)])
 
-  scores = {}
-  comparer = batch.ConfigComparer({metric: [config] for metric, config in configs.items()}, metric_bindings)
-  for index, (metric, config) in enumerate(configs.items(), 1):
-    metric_dir = os.path.join(output_dir, "metrics", "mean", metric)
-    pair = batch.Pair(representation_dir, metric, (config,), tuple(metric_bindings), metric_dir)
-    if not comparer.is_complete(pair):
-      print(f"[evaluate {index}/{len(configs)}] {metric} ...", flush=True)
-      start = time.time()
-      evaluate.evaluate_with_gin(representation_dir, metric_dir, overwrite=True, gin_config_files=[config],
-                                 gin_bindings=list(metric_bindings))
-      print(f"[evaluate {index}/{len(configs)}] {metric} done in {time.time() - start:.0f}s", flush=True)
-    with open(os.path.join(metric_dir, batch.RESULTS_FILE)) as f:
-      scores[metric] = json.load(f)
+  scores = evaluate_metrics(representation_dir, output_dir, configs, metric_bindings, metric_workers)
   write_score_table(output_dir, scores)
   if not os.path.isdir(pictures_dir):
     visualize.visualize(model_dir, pictures_dir)
   print(f"pictures in {pictures_dir}: " + ", ".join(sorted(os.listdir(pictures_dir))))
   return scores
+
+
+def evaluate_metrics(representation_dir, output_dir, configs, metric_bindings, metric_workers):
+  """Evaluates the metrics not already complete (``metric_workers`` at a time, longest first); returns their
+  results {metric: {key: value}}."""
+  comparer = batch.ConfigComparer({metric: [config] for metric, config in configs.items()}, metric_bindings)
+  pairs = {metric: batch.Pair(representation_dir, metric, (config,), tuple(metric_bindings),
+                              os.path.join(output_dir, "metrics", "mean", metric))
+           for metric, config in configs.items()}
+  todo = sorted((pair for pair in pairs.values() if not comparer.is_complete(pair)),
+                key=lambda pair: study.LONGEST_METRICS.index(pair.metric)
+                if pair.metric in study.LONGEST_METRICS else len(study.LONGEST_METRICS))
+  workers_used = min(metric_workers, len(todo))
+  backend = workers.LocalBackend(workers_used) if workers_used > 1 else workers.InProcessBackend()
+  summary = batch.run_batch(todo, backend, label="evaluate")
+  if summary["failed"]:
+    failed = summary["failures"][0]
+    raise UserError(f"{failed['task']} failed: {cli.one_line(failed['error'])} (details: {failed['error_file']})")
+  return {metric: read_results(pair.output_dir) for metric, pair in pairs.items()}
+
+
+def read_results(metric_dir):
+  with open(os.path.join(metric_dir, batch.RESULTS_FILE)) as f:
+    return json.load(f)
 
 
 def training_complete(model_dir, training_steps):
@@ -155,15 +173,16 @@ def main(argv=None):
   parser.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
   parser.add_argument("--time_budget", type=float, help="stop training after this many seconds, then export")
   parser.add_argument("--gin_bindings", nargs="+", action="append", default=[], help="extra model gin bindings")
-  parser.add_argument("--metric_bindings", nargs="+", action="append", default=[],
-                      help="extra gin bindings for every metric (e.g. mig.num_train=1000)")
+  cli.add_metric_bindings_arguments(parser)
+  parser.add_argument("--metric_workers", type=int, default=DEFAULT_METRIC_WORKERS,
+                      help="metrics evaluated at once, each in its own process (default: %(default)s)")
   args = parser.parse_args(argv)
   output = args.output or os.path.join("output", os.path.splitext(os.path.basename(args.gin_file))[0])
   metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
   cli.main_guard(run_pipeline, args.gin_file, output, dataset=args.dataset, steps=args.steps, metrics=metrics,
                  resume=args.resume, overwrite=args.overwrite, time_budget=args.time_budget,
                  gin_bindings=cli.gin_bindings(args),
-                 metric_bindings=cli.flatten(args.metric_bindings))
+                 metric_bindings=cli.metric_bindings(args), metric_workers=args.metric_workers)
 
 
 if __name__ == "__main__":

@@ -142,7 +142,7 @@ def _evaluate_five(representation_dir, output_root, enabled):
 
 
 # Measured here: every score of the five metrics is equal cached and uncached (difference 0.0), and the codes of the
-# cache (batches of 512) are within 1e-5 of those of the metric's own batches. 1e-6 allows float noise in a score;
+# cache (batches of 1024) are within 1e-5 of those of the metric's own batches. 1e-6 allows float noise in a score;
 # a tie flipped by rounding (an argmin/argmax vote) would show as a failure here and need a look, not a wider bound.
 SCORE_TOLERANCE = 1e-6
 
