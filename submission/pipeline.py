@@ -27,7 +27,7 @@ import gin
 import submission.compat  # noqa: F401  (must precede dlib imports)
 from disentanglement_lib.utils import resources
 from evaluation import batch, visualize, workers
-from submission import cli, postprocess, study, train
+from submission import cli, postprocess, provenance, study, train
 from submission.atomic import atomic_file
 from submission.data import dsprites_render, named_data
 from submission.errors import UserError
@@ -94,6 +94,7 @@ def run_pipeline(gin_file, output_dir, dataset=None, steps=None, metrics=DEFAULT
   if not trained:
     ensure_dataset(dataset_name)
     train.train_with_gin(model_dir, gin_config_files=[gin_file], gin_bindings=bindings, resume=resume)
+    provenance.record(output_dir, dataset_name)
     for derived in (representation_dir, os.path.join(output_dir, "metrics"), pictures_dir):
       shutil.rmtree(derived, ignore_errors=True)  # made from an earlier state of the model
   if not os.path.isdir(representation_dir):
