@@ -46,7 +46,6 @@ can be overridden by the options.
 """
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -63,7 +62,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from submission import cli, ervae  # noqa: E402
+from submission import cli, ervae, provenance  # noqa: E402
+from submission.atomic import write_json_atomically  # noqa: E402
 from submission.errors import UserError  # noqa: E402
 from submission.latent import embedded  # noqa: E402
 from submission.latent.gaussian import GaussianLatent  # noqa: E402
@@ -287,8 +287,8 @@ def main(argv):
   print(format_table(results))
   print(f"\n[ervae_circle] done in {results['seconds']:.0f}s (nats per test point; higher is better)")
   if json_path:
-    with open(json_path, "w") as f:
-      json.dump(results, f, indent=2)
+    commit, dirty = provenance.git_commit()
+    write_json_atomically(json_path, dict(results, commit=commit, dirty=dirty))
 
 
 if __name__ == "__main__":

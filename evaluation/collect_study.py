@@ -1,0 +1,243 @@
+"""A study's small results, gathered into the repository: per-run scores, train results and curves, one table, plots.
+
+    python -m evaluation.collect_study SWEEP_OUTPUT RESULTS_DIR [--ervae_json FILE]
+
+``SWEEP_OUTPUT`` is an ``evaluation.sweep`` output directory (``<model_num>/`` per point). For every point that has
+finished training, ``RESULTS_DIR/<model_num>_<label>/`` gets (small files only: no checkpoints, no SavedModels)
+
+    run.json             label, model, data set and its provenance, the commits that trained it, steps, wall times
+    scores.json          the headline score of every metric evaluated so far
+    metrics.json         every metric's full results (dlib's evaluation_results)
+    train_results.json   dlib's train results;  train.gin: the operative training config
+    curves.csv           every TensorBoard scalar of training: step, tag, value
+
+and ``RESULTS_DIR`` itself gets ``table.csv`` and ``table.md`` (one row per run) and the plots ``scores.png`` (the
+five scores per model), ``kl_reconstruction.png`` (KL and reconstruction over training per model),
+``pvae_pruning.png`` (PVAE's active dimensions and expected L0 over training, its KL next to DIP-VAE-I's) and
+``deltavae_capacity.png`` (ΔVAE's KL against its capacity target). Runs still training are listed as such and
+keep nothing but their curves so far. ``--ervae_json``: the ER-VAE circle benchmark's ``--json`` output, copied
+to ``RESULTS_DIR/ervae_circle.json`` and shown in the table's second part. Re-running replaces everything it wrote.
+"""
+
+import argparse
+import csv
+import glob
+import json
+import os
+import shutil
+import sys
+
+from submission import cli, study
+from submission.atomic import atomic_path, write_json_atomically
+from submission.errors import UserError
+
+# Hyper-parameters that name a run (the swept values of the study files).
+LABEL_KEYS = ("vae.beta", "factor_vae.gamma", "beta_tc_vae.beta", "dip_vae.lambda_od", "annealed_vae.c_max",
+              "chyvae.nu", "deltavae.beta")
+HEADLINES = (("beta_vae_sklearn", "eval_accuracy", "BetaVAE"), ("factor_vae_metric", "eval_accuracy", "FactorVAE"),
+             ("mig", "discrete_mig", "MIG"), ("dci", "disentanglement", "DCI"), ("sap_score", "SAP_score", "SAP"),
+             ("unsupervised", "gaussian_total_correlation", "TC (mean rep.)"))
+
+
+def read_json(path, default=None):
+  if not os.path.isfile(path):
+    return default
+  with open(path) as f:
+    return json.load(f)
+
+
+def label_of(point):
+  name = os.path.splitext(os.path.basename(point["gin_file"]))[0]
+  values = {}
+  for binding in point["bindings"]:
+    key, _, value = (part.strip() for part in binding.partition("="))
+    values[key] = value.strip("'\"")
+  swept = [f"{key.split('.')[-1]}={values[key]}" for key in LABEL_KEYS if key in values]
+  return " ".join([name] + swept), values.get("dataset.name", "")
+
+
+def collect_run(point_dir, results_dir):
+  """Copies one point's small results; returns its row for the table (None if it has not started)."""
+  point = read_json(os.path.join(point_dir, "sweep_point.json"))
+  if point is None:
+    return None
+  from evaluation import visualize  # pylint: disable=import-outside-toplevel  (imports TensorFlow)
+  label, dataset = label_of(point)
+  target = os.path.join(results_dir, f"{point['model_num']}_{label.replace(' ', '_').replace('=', '')}")
+  shutil.rmtree(target, ignore_errors=True)
+  os.makedirs(target)
+  model_dir = os.path.join(point_dir, "model")
+  curves = visualize.read_scalars(os.path.join(model_dir, "tf_checkpoint"))
+  with atomic_path(os.path.join(target, "curves.csv")) as temporary, open(temporary, "w", newline="") as f:
+    writer = csv.writer(f)
+    writer.writerow(["step", "tag", "value"])
+    for tag, (steps, values) in sorted(curves.items()):
+      writer.writerows((step, tag, value) for step, value in zip(steps, values))
+  train_results = read_json(os.path.join(model_dir, "results", "json", "train_results.json"))
+  metrics = {}
+  for metric in point["metrics"]:
+    results = read_json(os.path.join(point_dir, "metrics", "mean", metric, "results", "json",
+                                     "evaluation_results.json"))
+    if results is not None:
+      metrics[metric] = results
+  provenance = read_json(os.path.join(point_dir, "provenance.json"), {})
+  train_gin = os.path.join(model_dir, "results", "gin", "train.gin")
+  if train_results is not None:
+    write_json_atomically(os.path.join(target, "train_results.json"), train_results)
+    shutil.copyfile(train_gin, os.path.join(target, "train.gin"))
+  write_json_atomically(os.path.join(target, "metrics.json"), metrics)
+  write_json_atomically(os.path.join(target, "scores.json"),
+                        {metric: study.headline(metric, values) for metric, values in metrics.items()})
+  steps = train_results.get("global_step") if train_results else max((max(s) for s, _ in curves.values()), default=0)
+  run = {"label": label, "model_num": point["model_num"], "gin_file": point["gin_file"], "bindings": point["bindings"],
+         "dataset": dataset, "dataset_provenance": provenance.get("dataset_provenance"),
+         "commits": provenance.get("commits", []), "dirty": provenance.get("dirty"),
+         "status": "complete" if train_results and len(metrics) == len(point["metrics"]) else
+                   ("evaluating" if train_results else "training"),
+         "steps": steps, "train_seconds": train_results.get("elapsed_time") if train_results else None,
+         "metric_seconds": {metric: values.get("elapsed_time") for metric, values in metrics.items()}}
+  write_json_atomically(os.path.join(target, "run.json"), run)
+  return dict(run, metrics=metrics, train_results=train_results or {}, curves=curves)
+
+
+def table_rows(runs):
+  rows = []
+  for run in runs:
+    train = run["train_results"]
+    row = {"run": run["model_num"], "model": run["label"], "dataset": run["dataset"], "status": run["status"],
+           "steps": run["steps"], "reconstruction": train.get("reconstruction_loss"), "KL": train.get("kl_loss")}
+    for metric, key, column in HEADLINES:
+      row[column] = run["metrics"].get(metric, {}).get(key)
+    seconds = (run["train_seconds"] or 0) + sum(s or 0 for s in run["metric_seconds"].values())
+    row["wall time"] = cli.format_duration(seconds) if seconds else ""
+    rows.append(row)
+  return rows
+
+
+def format_cell(value):
+  if value is None:
+    return ""
+  if isinstance(value, float):
+    return f"{value:.3f}" if abs(value) < 100 else f"{value:.1f}"
+  return str(value)
+
+
+def write_table(rows, results_dir, ervae=None):
+  columns = list(rows[0]) if rows else []
+  with atomic_path(os.path.join(results_dir, "table.csv")) as temporary, open(temporary, "w", newline="") as f:
+    writer = csv.DictWriter(f, columns)
+    writer.writeheader()
+    writer.writerows(rows)
+  lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+  lines += ["| " + " | ".join(format_cell(row[c]) for c in columns) + " |" for row in rows]
+  if ervae:
+    lines += ["", "ER-VAE circle benchmark (nats per test point, higher is better):", "",
+              "| model | ELBO | IWAE |", "|---|---|---|"]
+    lines += [f"| {name} | {format_cell(values.get('elbo'))} | {format_cell(values.get('iwae'))} |"
+              for name, values in ervae.get("models", {}).items()]
+  with atomic_path(os.path.join(results_dir, "table.md")) as temporary, open(temporary, "w") as f:
+    f.write("\n".join(lines) + "\n")
+
+
+def plot_all(runs, results_dir):
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+
+  def save(figure, name):
+    figure.tight_layout()
+    with atomic_path(os.path.join(results_dir, name)) as temporary:
+      figure.savefig(temporary, dpi=90, format="png")
+    plt.close(figure)
+
+  scored = [run for run in runs if run["metrics"]]
+  if scored:
+    figure, axes = plt.subplots(1, 5, figsize=(18, 3.8), sharey=False)
+    for axis, (metric, key, column) in zip(axes, HEADLINES[:5]):
+      values = [run["metrics"].get(metric, {}).get(key, np.nan) for run in scored]
+      axis.barh(range(len(scored)), values, color="tab:blue")
+      axis.set_yticks(range(len(scored)), [f"{r['label']} ({r['dataset'][:8]})" for r in scored] if axis is axes[0]
+                      else [""] * len(scored))
+      axis.set_title(column)
+      axis.invert_yaxis()
+    save(figure, "scores.png")
+
+  figure, axes = plt.subplots(1, 2, figsize=(13, 4.2))
+  for run in runs:
+    for axis, tag in zip(axes, ("kl_loss", "reconstruction_loss")):
+      if tag in run["curves"]:
+        axis.plot(*run["curves"][tag], label=f"{run['label']} ({run['dataset'][:8]})")
+  for axis, title in zip(axes, ("KL (nats)", "reconstruction (nats)")):
+    axis.set_title(title)
+    axis.set_xlabel("step")
+  axes[1].set_yscale("log")
+  axes[0].legend(fontsize=7)
+  save(figure, "kl_reconstruction.png")
+
+  pvae = [run for run in runs if run["label"].startswith("pvae")]
+  dip = [run for run in runs if run["label"].startswith("dip_vae_i ")]
+  if pvae:
+    figure, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+    for run in pvae:
+      for axis, tag in zip(axes[:2], ("num_active_dims", "expected_l0")):
+        if tag in run["curves"]:
+          axis.plot(*run["curves"][tag], label=run["label"])
+    for run in pvae + dip:
+      if "kl_loss" in run["curves"]:
+        axes[2].plot(*run["curves"]["kl_loss"], label=run["label"])
+    axes[0].axhline(5, color="grey", linestyle=":", label="the data's 5 factors")
+    for axis, title in zip(axes, ("PVAE: active dimensions", "PVAE: expected L0", "KL: PVAE vs DIP-VAE-I")):
+      axis.set_title(title)
+      axis.set_xlabel("step")
+      axis.legend(fontsize=7)
+    save(figure, "pvae_pruning.png")
+
+  delta = [run for run in runs if run["label"].startswith("deltavae")]
+  if delta:
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for run in delta:
+      for tag, style in (("kl_loss", "-"), ("capacity", "--")):
+        if tag in run["curves"]:
+          axis.plot(*run["curves"][tag], style, label=f"{run['label']}: {tag}")
+    axis.set_title("ΔVAE: KL against its capacity target")
+    axis.set_xlabel("step")
+    axis.set_ylabel("nats")
+    axis.legend(fontsize=8)
+    save(figure, "deltavae_capacity.png")
+
+
+def collect(sweep_output, results_dir, ervae_json=None):
+  if not os.path.isdir(sweep_output):
+    raise UserError(f"{sweep_output} is not a directory (an evaluation.sweep output)")
+  ervae = None
+  if ervae_json:
+    ervae = read_json(ervae_json)
+    if ervae is None:
+      raise UserError(f"--ervae_json {ervae_json} does not exist")
+  os.makedirs(results_dir, exist_ok=True)
+  point_dirs = sorted((d for d in glob.glob(os.path.join(sweep_output, "*")) if os.path.basename(d).isdigit()),
+                      key=lambda d: int(os.path.basename(d)))
+  runs = [run for run in (collect_run(d, results_dir) for d in point_dirs) if run is not None]
+  if ervae is not None and os.path.abspath(ervae_json) != os.path.abspath(os.path.join(results_dir,
+                                                                                       "ervae_circle.json")):
+    write_json_atomically(os.path.join(results_dir, "ervae_circle.json"), ervae)
+  write_table(table_rows(runs), results_dir, ervae)
+  plot_all(runs, results_dir)
+  print(f"[collect_study] {len(runs)} runs ({sum(r['status'] == 'complete' for r in runs)} complete) -> "
+        f"{results_dir} (table.md, table.csv, plots)")
+  return runs
+
+
+def main(argv=None):
+  parser = cli.ArgumentParser(description="Gather a sweep's small results (scores, train results, curves) into a "
+                              "results directory, with a table and plots.")
+  parser.add_argument("sweep_output", help="an evaluation.sweep output directory")
+  parser.add_argument("results_dir", help="where to write, e.g. results/reproduce_cpu")
+  parser.add_argument("--ervae_json", help="the ER-VAE circle benchmark's --json output")
+  args = parser.parse_args(argv)
+  cli.main_guard(collect, args.sweep_output, args.results_dir, args.ervae_json)
+
+
+if __name__ == "__main__":
+  main(sys.argv[1:])

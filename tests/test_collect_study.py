@@ -1,0 +1,69 @@
+"""collect_study: a sweep's small results copied into a results directory, with one table and the plots."""
+
+import json
+import os
+
+import tensorflow as tf
+
+from conftest import read_json
+from evaluation import collect_study
+
+
+def _write(path, value):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, "w") as f:
+    json.dump(value, f) if not isinstance(value, str) else f.write(value)
+
+
+def _fake_point(root, num, gin_file, bindings, curves, train_results=None, metrics=None):
+  """A sweep point as the sweep and pipeline leave it: point file, TensorBoard scalars, results."""
+  directory = os.path.join(root, str(num))
+  _write(os.path.join(directory, "sweep_point.json"), {
+      "model_num": num, "gin_file": gin_file, "bindings": bindings, "metrics": ["mig", "unsupervised"],
+      "metric_bindings": []})
+  writer = tf.summary.create_file_writer(os.path.join(directory, "model", "tf_checkpoint"))
+  with writer.as_default():
+    for tag, values in curves.items():
+      for step, value in values:
+        tf.summary.scalar(tag, value, step=step)
+  writer.close()
+  if train_results is not None:
+    _write(os.path.join(directory, "model", "results", "json", "train_results.json"), train_results)
+    _write(os.path.join(directory, "model", "results", "gin", "train.gin"), "vae.beta = 16.\n")
+    _write(os.path.join(directory, "provenance.json"), {"commits": ["c" * 40], "dirty": False,
+                                                        "dataset": "dsprites_full", "dataset_provenance": "rendered"})
+  for metric, results in (metrics or {}).items():
+    _write(os.path.join(directory, "metrics", "mean", metric, "results", "json", "evaluation_results.json"), results)
+
+
+def test_collects_complete_and_training_runs_with_table_and_plots(tmp_path):
+  sweep = str(tmp_path / "sweep")
+  _fake_point(sweep, 1, "gin_configs/beta_vae.gin", ["vae.beta = 16.0", "dataset.name = 'dsprites_full'"],
+              {"kl_loss": [(100, 30.0), (200, 20.0)], "reconstruction_loss": [(100, 300.0), (200, 200.0)]},
+              train_results={"global_step": 200, "elapsed_time": 3600.0, "kl_loss": 20.5,
+                             "reconstruction_loss": 201.0},
+              metrics={"mig": {"discrete_mig": 0.25, "elapsed_time": 60.0},
+                       "unsupervised": {"gaussian_total_correlation": 1.5, "elapsed_time": 30.0}})
+  _fake_point(sweep, 7, "gin_configs/pvae.gin", ["dataset.name = 'dsprites_full'"],
+              {"kl_loss": [(100, 9.0)], "num_active_dims": [(100, 32.0), (200, 20.0)],
+               "expected_l0": [(100, 26.0), (200, 18.0)]})
+  results = str(tmp_path / "results")
+  runs = collect_study.collect(sweep, results)
+  assert [run["status"] for run in runs] == ["complete", "training"]
+
+  run = read_json(os.path.join(results, "1_beta_vae_beta16.0", "run.json"))
+  assert run["label"] == "beta_vae beta=16.0" and run["commits"] == ["c" * 40] and run["steps"] == 200
+  assert run["train_seconds"] == 3600.0 and run["metric_seconds"] == {"mig": 60.0, "unsupervised": 30.0}
+  assert read_json(os.path.join(results, "1_beta_vae_beta16.0", "scores.json"))["mig"] == {"discrete_mig": 0.25}
+  with open(os.path.join(results, "1_beta_vae_beta16.0", "curves.csv")) as f:
+    assert f.read().splitlines()[:2] == ["step,tag,value", "100,kl_loss,30.0"]
+  assert read_json(os.path.join(results, "7_pvae", "run.json"))["steps"] == 200
+
+  with open(os.path.join(results, "table.md")) as f:
+    table = f.read()
+  assert "| 1 | beta_vae beta=16.0 | dsprites_full | complete | 200 | 201.0 | 20.500 |" in table
+  assert "| 0.250 |" in table and "| 1.500 | 1:01:30 |" in table
+  for plot in ("scores.png", "kl_reconstruction.png", "pvae_pruning.png"):
+    with open(os.path.join(results, plot), "rb") as f:
+      assert f.read(8) == b"\x89PNG\r\n\x1a\n", plot
+  assert not os.path.exists(os.path.join(results, "deltavae_capacity.png"))  # no ΔVAE run yet
