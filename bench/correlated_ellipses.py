@@ -3,7 +3,7 @@
     python bench/correlated_ellipses.py [--steps N] [--batch_size 50] [--metric_sizes authors|dlib|tiny]
                                         [--models chyvae,beta_vae,factor_vae] [--output DIR] [--lazy] [--overwrite]
 
-The paper's claim (Ansari & Soh 2019, abstract; research/chyvae.md §5): on CorrelatedEllipses CHyVAE disentangles
+The paper's claim (Ansari & Soh 2019, abstract; docs/models/chyvae.md §5): on CorrelatedEllipses CHyVAE disentangles
 better (FactorVAE metric) *and* reconstructs better than β-VAE and FactorVAE. Each model is trained from its own
 gin config (gin_configs/{chyvae,beta_vae,factor_vae}.gin) with the same network (dlib's conv encoder / deconv
 decoder, d = 10), data, batch size, number of updates (FactorVAE's dlib double step count is switched off), seed and

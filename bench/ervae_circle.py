@@ -1,4 +1,4 @@
-"""Benchmark: the ER-VAE seed's toy task (Golikov & Kretov 2018, §4) — five VAEs on a circle seen through a random MLP.
+"""Benchmark: the ER-VAE paper's toy task (Golikov & Kretov 2018, §4) — five VAEs on a circle seen through a random MLP.
 
     python bench/ervae_circle.py [--size tiny|full] [--steps N] [--batch-size B] [--test-points N]
                                  [--iwae-samples K] [--embedding DIR] [--embedding-steps N]
@@ -6,7 +6,7 @@
                                  [--feature-dim D]
                                  [--width W] [--learning-rate LR] [--seed S] [--json PATH]
 
-Data (seed §4, "as the toy task of Davidson et al. 2018, but without noise"): φ ~ U(0, 2π), the point
+Data (Golikov & Kretov 2018, §4, "as the toy task of Davidson et al. 2018, but without noise"): φ ~ U(0, 2π), the point
 (cos φ, sin φ) ∈ S¹ ⊂ R², pushed through a fixed random MLP with one hidden layer of 100 ReLU units (Xavier-uniform
 weights) into R^D. Every batch is freshly drawn; the held-out test set is a separate fixed draw.
 
@@ -17,22 +17,22 @@ Five models, trained alike (same encoder trunk, decoder, optimiser, steps, batch
                                       f = the decoder of a WAE-MMD fitted here (``submission.ervae.fit_embedding``)
                                       or loaded with ``--embedding DIR``
     ER-VAE, projection                the same with the exact map h ↦ (cos 2πh, sin 2πh)
-    ER-VAE, learned f + group action  learned f, z = R(x)·f(h) with a rotation angle from the encoder (seed §3)
-The ER-VAEs use the seed's hidden space: Beta posterior on [0, 1] with a uniform prior (``--hidden-prior normal``:
+    ER-VAE, learned f + group action  learned f, z = R(x)·f(h) with a rotation angle from the encoder (paper §3)
+The ER-VAEs use the paper's hidden space: Beta posterior on [0, 1] with a uniform prior (``--hidden-prior normal``:
 Gaussian posterior with a N(0, 1) prior instead).
 
 Printed per model: the held-out ELBO and the importance-weighted bound (Burda et al. 2016), both in nats per test
 point, from the same K samples per point:
     log w_k = log p(x | z_k) + log p(h_k) − log q(h_k | x),   z_k = [R(x)·] f(h_k),   h_k ~ q(h | x)
     ELBO ≈ mean_k log w_k,      IWAE_K = log (1/K) Σ_k w_k   (≥ the ELBO estimate from the same draws).
-Change of variables (seed §2): the weights are computed in the hidden space. Without the group action this is
+Change of variables (paper §2): the weights are computed in the hidden space. Without the group action this is
 exact for the model h ~ p(h), x ~ p(x | f(h)) — the density ratio of z = f(h) under the induced p and q on M is the
 hidden ratio, since both carry the same volume factor √det g(h). With the group action, the induced prior
 density at R(x)·f(h) equals the one at f(h) only if the prior on M is rotation-invariant; that is exact for the
 projection and holds for a learned f as far as f pushes p(h) to the uniform law (the WAE fit reports the MMD).
 For the Gaussian VAEs h = z. The Beta samples are clipped into [1e-6, 1 − 1e-6] (see embedded.py).
 
-Choices where the seed is silent (options above): feature dimension D = 100 (Davidson et al.'s toy maps into
+Choices where the paper is silent (options above): feature dimension D = 100 (Davidson et al.'s toy maps into
 R^100); the data MLP's output layer also Xavier-uniform, all biases zero, and the features standardised to zero
 mean and unit variance (a fixed affine map, part of the random transformation); Gaussian likelihood with a fixed
 standard deviation (default 0.1): the data are noise-free, and with a learned variance the likelihood of a 1-d

@@ -1,11 +1,11 @@
-"""Learning the ER-VAE embedding f: H → M with a Wasserstein auto-encoder (seed §2.2), and measuring how good it is.
+"""Learning the ER-VAE embedding f: H → M with a Wasserstein auto-encoder (Golikov & Kretov 2018, §2.2); its quality.
 
     python -m submission.ervae fit-embedding --manifold circle|torus:K|sphere:D --out DIR
         [--prior uniform|normal] [--steps N] [--batch-size B] [--learning-rate LR] [--mmd-weight L]
         [--kernel imq|rbf] [--widths 256,256] [--activation relu] [--encoder-activation relu]
         [--eval-samples N] [--seed S] [--overwrite]
 
-The seed's procedure: sample data uniformly on M ⊂ R^N; train a WAE whose latent space is the hidden space H
+The paper's procedure: sample data uniformly on M ⊂ R^N; train a WAE whose latent space is the hidden space H
 (dimension d = dim M) with the hidden prior p(h); its decoder G: H → R^N is f. The WAE-MMD objective
 (Tolstikhin et al. 2017) with a deterministic encoder Q: R^N → H:
 
@@ -22,7 +22,7 @@ Quality, reported for f and, as a reference, for the exact "Projection" map (who
 noise floor): the mean (and max) Euclidean distance of f(h) to M for h from the prior, and the unbiased MMD²
 between f(prior samples) and uniform samples on M, with the same kernel family as training.
 
-Choices where the seed is silent (all options above; research note B3 for the WAE reference):
+Choices where the paper is silent (all options above; the WAE reference: ``docs/models/ervae.md`` §2):
 * Kernel: inverse multiquadratic k(x, y) = Σ_s C_s/(C_s + ‖x − y‖²) over C_s = C·{0.1, 0.2, 0.5, 1, 2, 5, 10}
   (tolstikhin/wae); ``rbf`` uses Σ_s exp(−‖x − y‖²/C_s) instead. The base scale C = E‖x − y‖² under the reference
   law: 2d for N(0, I_d) (Tolstikhin's 2·d_z·σ²), d/6 for U(0, 1)^d, 2 per circle and 2 for a sphere (Tolstikhin's 2).

@@ -1,4 +1,4 @@
-"""dlib's architectures: layer specs checked by parameter counts (dlib_interfaces.md §3) and output shapes."""
+"""dlib's architectures: layer specs checked by parameter counts (docs/dlib_interfaces.md §3) and output shapes."""
 
 import numpy as np
 import pytest

@@ -1,7 +1,7 @@
-"""CHyVAE: the full-covariance posterior, the inverse-Wishart prior, and the regulariser against the research note's
+"""CHyVAE: the full-covariance posterior, the inverse-Wishart prior, and the regulariser against docs/models/chyvae.md's
 formulas (NumPy and Monte Carlo). The training run on CorrelatedEllipses is in test_correlated_ellipses.py.
 
-Reference: research/chyvae.md §1 (objective, constant, batch form, large-ν limit) and §3 (prior sampling).
+Reference: docs/models/chyvae.md §1 (objective, constant, batch form, large-ν limit) and §3 (prior sampling).
 """
 
 import math
@@ -40,7 +40,7 @@ def tf_kl_code(mean, covariance, z_prime, psi_scale, nu, batch_form=False):
   return function(tf.constant(mean), s, tf.linalg.cholesky(s), tf.constant(z_prime), psi_scale, nu).numpy()
 
 
-# --- NumPy references, written from the research note -------------------------------------------------------------
+# --- NumPy references, written from docs/models/chyvae.md ---------------------------------------------------------
 def np_kl_code(mean, covariance, z_prime, psi_scale, nu):
   """(ν+1)/2 log|Ψ + z'z'ᵀ| − ½ log|S| + (ν+1)/2 tr[(S + μμᵀ + Ψ)(Ψ + z'z'ᵀ)⁻¹], one example."""
   d = len(mean)
@@ -119,7 +119,7 @@ def test_psi_scale_gives_identity_prior_mean_and_floors_at_one():
 
 @pytest.mark.parametrize("d, nu, batch", [(3, 9., 1), (4, 12., 1), (3, 8., 4)])
 def test_regularizer_plus_constant_is_the_hierarchical_kl_by_monte_carlo(d, nu, batch):
-  # Research note §1: KL_code + C = E_{Σ~IW(Ψ+z'z'ᵀ, ν+1)}[KL(N(μ,S) ‖ N(0,Σ))] + KL(IW(Ψ+z'z'ᵀ, ν+1) ‖ IW(Ψ, ν)),
+  # chyvae.md §1: KL_code + C = E_{Σ~IW(Ψ+z'z'ᵀ, ν+1)}[KL(N(μ,S) ‖ N(0,Σ))] + KL(IW(Ψ+z'z'ᵀ, ν+1) ‖ IW(Ψ, ν)),
   # and the batch form likewise with IW(Ψ + Σ z'z'ᵀ, ν + b). The right side is estimated with scipy's
   # inverse-Wishart sampler and density, independently of the code under test.
   rs = np.random.RandomState(d * 100 + batch)
@@ -138,7 +138,7 @@ def test_regularizer_plus_constant_is_the_hierarchical_kl_by_monte_carlo(d, nu, 
 
 
 def test_large_nu_recovers_the_standard_gaussian_kl():
-  # Research note §1: with Ψ = (ν − d − 1)·I, KL_code + C → KL(N(μ, S) ‖ N(0, I)) as ν → ∞ (d = 4; the note's own
+  # docs/models/chyvae.md §1: with Ψ = (ν − d − 1)·I, KL_code + C → KL(N(μ, S) ‖ N(0, I)) as ν → ∞ (d = 4; the doc's own
   # inputs behind 6.7747 are not given, so these inputs are the test's own). The gap shrinks like 1/ν.
   rs = np.random.RandomState(3)
   d = 4

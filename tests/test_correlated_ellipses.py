@@ -1,5 +1,5 @@
 """CorrelatedEllipses: factor statistics, grids, rendered geometry, the atomic cache, and a short CHyVAE run on it
-scored by the five dlib metrics. Reference: research/chyvae.md §4 (the authors' synthetic.py recipe).
+scored by the five dlib metrics. Reference: docs/models/chyvae.md §4 (the authors' synthetic.py recipe).
 
 The port of OpenCV's rasteriser was also compared once with OpenCV itself (3.4.18 and 5.0.0, not a dependency):
 all 245,760 images were byte-identical; see the module docstring.
@@ -38,7 +38,7 @@ def test_clipped_factors_are_correlated_within_pairs_only():
   u = CE.sample_clipped_latents(NUM_DRAWS, np.random.RandomState(0))
   assert u.shape == (NUM_DRAWS, 4) and u.min() == 0. and u.max() == 1.
   correlation = np.corrcoef(u.T)
-  # ρ = 0.5 before clipping, ≈ 0.46 after (research note §4); across the pairs 0 (s.e. ≈ 0.003 on 100k draws).
+  # ρ = 0.5 before clipping, ≈ 0.46 after (docs/models/chyvae.md §4); across the pairs 0 (s.e. ≈ 0.003 on 100k draws).
   assert correlation[0, 1] == pytest.approx(0.46, abs=0.02)
   assert correlation[2, 3] == pytest.approx(0.46, abs=0.02)
   for i, j in ((0, 2), (0, 3), (1, 2), (1, 3)):

@@ -1,6 +1,6 @@
 """Tests for the ΔVAE: diffusion latent spaces (submission.latent.diffusion) and the model (submission.models.deltavae).
 
-Reference numbers come from research/deltavae.md §2 (log-volumes and the KL table).
+Reference numbers come from docs/models/deltavae.md §2 (log-volumes and the KL table).
 """
 
 import math
@@ -30,7 +30,7 @@ def _latent(kind="sphere", dim=10, **kwargs):
 
 
 
-# --- closed forms against the research note -----------------------------------------------------------------------
+# --- closed forms against docs/models/deltavae.md -------------------------------------------------------------------
 @pytest.mark.parametrize("d, expected", [(1, math.log(2 * math.pi)), (2, math.log(4 * math.pi)), (10, 3.031),
                                          (20, -1.228)])
 def test_log_volume_sphere(d, expected):
@@ -44,7 +44,7 @@ def test_sphere_kl_matches_research_table(d, log_t, expected):
 
 
 def test_sphere_kl_formula_terms():
-  # Seed eq. 3 written out term by term in NumPy, for a vector of log t.
+  # Pérez Rey 2019, eq. 3, written out term by term in NumPy, for a vector of log t.
   log_t = np.array([-9., -7., -5.5], np.float64)
   d = 7
   log_vol = math.log(2) + (d + 1) / 2 * math.log(math.pi) - math.lgamma((d + 1) / 2)
@@ -90,7 +90,7 @@ def test_torus_samples_lie_on_their_circles():
 
 def test_sphere_walk_spread_matches_brownian_motion():
   # E[geodesic distance²] = d·t − S·t²/6 ≈ d·t (S·t²/6 is 0.15% of d·t here); Monte-Carlo s.e. of the ratio
-  # is √(2/d)/√N ≈ 0.2%, and the L = 10 walk is within ~0.5% of Brownian motion (research note §1).
+  # is √(2/d)/√N ≈ 0.2%, and the L = 10 walk is within ~0.5% of Brownian motion (docs/models/deltavae.md §1).
   d, t, n = 10, 1e-3, 50000
   loc = D.project(tf.random.stateless_normal([n, d + 1], seed=stateless_seed(7)))
   z = D.projected_random_walk(loc, tf.fill([n, 1], t), 10, stateless_seed(8))

@@ -1,7 +1,7 @@
 """PVAE and its L0 gates (submission.latent.l0_gate, submission.models.pvae) against closed forms and NumPy.
 
 Closed forms: the hard-concrete distribution function F(x) = sigmoid(β·logit((x − γ)/(ζ − γ)) − log α) on (0, 1),
-so P(m = 0) = F(0) and P(m = 1) = 1 − F(1⁻) (research/pvae_ervae.md, A3).
+so P(m = 0) = F(0) and P(m = 1) = 1 − F(1⁻) (docs/models/pvae.md §3).
 """
 
 import glob
@@ -47,7 +47,7 @@ def np_cdf(x, log_alpha, beta):
 
 
 def np_gate(u, log_alpha, beta):
-  """Seed eq. 4 in NumPy."""
+  """Shi et al. 2019, eq. 4, in NumPy."""
   s = np_sigmoid((np_logit(u) + log_alpha) / beta)
   return np.clip(s * (ZETA - GAMMA) + GAMMA, 0., 1.)
 
@@ -84,7 +84,7 @@ def test_probability_nonzero_closed_form_and_initial_value():
     np.testing.assert_allclose(l0_gate.probability_nonzero(log_alpha, beta, GAMMA, ZETA), expected, rtol=1e-12)
     np.testing.assert_allclose(expected, 1. - np_cdf(0., log_alpha, beta), rtol=1e-12)
   assert l0_gate.initial_log_alpha(0.2) == pytest.approx(math.log(4.))
-  # research note A3: at initialisation P(m ≠ 0) ≈ 0.818 and Louizos's test gate ≈ 0.86.
+  # docs/models/pvae.md §3: at initialisation P(m ≠ 0) ≈ 0.818 and Louizos's test gate ≈ 0.86.
   assert float(l0_gate.probability_nonzero(math.log(4.), 0.05, GAMMA, ZETA)) == pytest.approx(0.8185, abs=1e-4)
   assert float(l0_gate.louizos_test_gate(math.log(4.), GAMMA, ZETA)) == pytest.approx(0.86, abs=1e-6)
 

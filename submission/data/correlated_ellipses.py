@@ -1,6 +1,6 @@
 """CorrelatedEllipses (Ansari & Soh, AAAI 2019): one filled ellipse whose four factors are pairwise correlated.
 
-Recipe (research note ``research/chyvae.md`` §4, the authors' ``synthetic.py``):
+Recipe (``docs/models/chyvae.md`` §4, the authors' ``synthetic.py``):
 
 * factors (x, y, scale, rotation) = z ~ N(0, C), C = [[1, .5, 0, 0], [.5, 1, 0, 0], [0, 0, 1, .5], [0, 0, .5, 1]],
   so ρ(x, y) = ρ(scale, rotation) = 0.5 and the two pairs are independent;

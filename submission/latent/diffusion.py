@@ -2,14 +2,14 @@
 
 The posterior q(z | x) is the heat kernel of the manifold, i.e. the law of Brownian motion (generator ½Δ) started
 at a location μ_Z and run for a time t. It is sampled with a projected random walk and compared to the uniform prior
-with a closed-form small-t KL. Facts, checked numbers and source notes: ``research/deltavae.md`` (§1, §2, §6).
+with a closed-form small-t KL. Formulas, checked numbers and sources: ``docs/models/deltavae.md`` (§1, §2, §6, §7).
 
-Dimension convention (``encoder.num_latent``): it is the *intrinsic* dimension, as in the ΔVAE papers. The seed's
+Dimension convention (``encoder.num_latent``): it is the *intrinsic* dimension, as in the ΔVAE papers. Pérez Rey 2019's
 "d = 10" is ``encoder.num_latent = 10`` and means S^10 ⊂ R^11, so the decoder input and the exported
 representation have d + 1 = 11 columns. For the torus, ``num_latent = k`` circles, exported as k (cos, sin) pairs
 (2k columns).
 
-Pure functions first (usable on their own and tested against the research note's table), then the two
+Pure functions first (usable on their own and tested against the table of ``docs/models/deltavae.md`` §2), then the two
 ``LatentSpace`` classes and their gin factories ``hypersphere`` and ``torus``. Keras layers cannot be
 ``@gin.configurable`` themselves (gin's wrapped ``__init__`` breaks Keras' ``__new__``), hence the factories.
 """
@@ -24,10 +24,10 @@ from submission.errors import UserError
 from submission.latent.base import LatentSpace, split_seed, standard_normal
 
 # Defaults of the authors' ΔVAE code (diffusion_vae, ``Encoder``: min_log_t = −7.5, max_log_t = −5.0), i.e.
-# t ∈ [5.5e-4, 6.7e-3]; research note §1. The later lsbd-vae code uses (−10, −6) instead.
+# t ∈ [5.5e-4, 6.7e-3]; docs/models/deltavae.md §1. The later lsbd-vae code uses (−10, −6) instead.
 LOG_T_MIN = -7.5
 LOG_T_MAX = -5.0
-# The authors' default walk length (``DiffusionVAEParams(steps=10)``); the seed's submission used L = 5.
+# The authors' default walk length (``DiffusionVAEParams(steps=10)``); Pérez Rey 2019's submission used L = 5.
 NUM_STEPS = 10
 
 _NORM_EPSILON = 1e-12
@@ -47,12 +47,12 @@ def log_volume_sphere(d, dtype=tf.float32):
 
 
 def sphere_kl_to_uniform(log_t, d):
-  """KL(q_t(μ, ·) ‖ Uniform(S^d)) ≈ −(d/2)·log(2πt) − d/2 + log Vol(S^d) + d(d−1)·t/4   (seed eq. 3).
+  """KL(q_t(μ, ·) ‖ Uniform(S^d)) ≈ −(d/2)·log(2πt) − d/2 + log Vol(S^d) + d(d−1)·t/4   (Pérez Rey 2019, eq. 3).
 
   The small-t expansion of the heat-kernel entropy; the curvature term is S·t/4 with S = d(d−1) the scalar
-  curvature of the unit sphere (the released code and the derivation in research note §2 agree; an older copy of
-  the code had (d+4)·S·t/24). It depends on log t only, not on μ (the sphere is homogeneous). It is valid for
-  t ≪ 2/(d−1); the tanh bound on log t keeps t there. For d = 1 (a circle, flat) it is the exact entropy of a
+  curvature of the unit sphere (the released code and the derivation in ``docs/models/deltavae.md`` §2 agree; an
+  older copy of the code had (d+4)·S·t/24). It depends on log t only, not on μ (the sphere is homogeneous). It is
+  valid for t ≪ 2/(d−1); the tanh bound on log t keeps t there. For d = 1 (a circle, flat) it is the exact entropy of a
   Gaussian of variance t, −½·log(2πe·t) + log 2π, as long as √t ≪ π (wrapping negligible).
   """
   log_t = tf.convert_to_tensor(log_t)
@@ -70,7 +70,7 @@ def projected_random_walk(loc, t, num_steps, seed=None):
   ε_l ~ N(0, I_n) in the full ambient space. ``seed``: optional stateless seed (int [2]); it is split into one seed
   per step, so the same seed gives the same walk.
 
-  Step size √(t/L), not t as the seed paper's Algorithm 1 writes (ε·t): L steps of variance t/L per coordinate add
+  Step size √(t/L), not t as Algorithm 1 of Pérez Rey 2019 writes (ε·t): L steps of variance t/L per coordinate add
   up to variance t, so as L → ∞ the walk converges to Brownian motion with generator ½Δ run for time t, the process
   whose heat-kernel entropy gives the KL above (E[geodesic distance²] ≈ d·t). With ε·t the variance would be L·t²,
   which is neither the heat kernel of the KL nor independent of L. The authors' code (diffusion_vae, lsbd-vae) scales

@@ -1,13 +1,13 @@
 """The embedded-manifold latent space of the ER-VAE (Golikov & Kretov 2018, "Embedding-reparameterization procedure
-for manifold-valued latent variables in generative models"; seed 004, research/pvae_ervae.md Model B).
+for manifold-valued latent variables in generative models"; ``docs/models/ervae.md``).
 
 The posterior lives in a *hidden* space H of the manifold's own dimension d, where sampling and the KL are easy;
-a fixed map f: H → M ⊂ R^N carries every sample onto the manifold M before the decoder sees it (seed §2):
+a fixed map f: H → M ⊂ R^N carries every sample onto the manifold M before the decoder sees it (paper §2):
 
     h ~ q(h | x)          Gaussian with prior N(0, I)  (``hidden_prior = 'normal'``), or
-                          Beta(a, b) per coordinate on [0, 1] with prior U(0, 1)^d  (``'uniform'``, the seed's toy)
+                          Beta(a, b) per coordinate on [0, 1] with prior U(0, 1)^d  (``'uniform'``, the paper's toy)
     z = f(h) ∈ M,         x ~ p(x | z)
-    KL(q_M(z | x) ‖ p_M(z)) = KL(q(h | x) ‖ p(h))                                   (seed §2, App. 5.2–5.3)
+    KL(q_M(z | x) ‖ p_M(z)) = KL(q(h | x) ‖ p(h))                                   (paper §2, App. 5.2–5.3)
 
 Why the KL is the hidden one: if f pushes p(h) to p_M, the densities on M are q_M(f(h)) = q(h)/√det g(h) and
 p_M(f(h)) = p(h)/√det g(h) with g = JᵀJ the metric f induces (App. 5.1); the volume factor is the same in both and
@@ -16,11 +16,11 @@ h ~ p(h), x ~ p(x | f(h)) whatever f is; "f pushes p(h) to the uniform law on M"
 with a uniform prior on M.
 
 f is either the fixed "Projection" (exact, below) or a learned network: the decoder of a Wasserstein auto-encoder
-trained on uniform samples of M (seed §2.2; ``python -m submission.ervae fit-embedding``), loaded from the
+trained on uniform samples of M (paper §2.2; ``python -m submission.ervae fit-embedding``), loaded from the
 directory it wrote (``embedding.json`` + ``embedding.weights.h5``) and kept frozen: training it further inside the
 VAE would let it leave the manifold.
 
-Group action (seed §3), for circles and tori only: an extra encoder head gives a rotation R(x) ∈ SO(2) per circle,
+Group action (paper §3), for circles and tori only: an extra encoder head gives a rotation R(x) ∈ SO(2) per circle,
 and z = R(x)·f(h). A rotation keeps points on the circle (it preserves each pair's radius), and the KL is unchanged
 because the uniform prior on M is rotation-invariant: KL(R#q ‖ p) = KL(q ‖ R⁻¹#p) = KL(q ‖ p). That last step is
 exact for the projection and holds for a learned f only as far as f pushes p(h) to the uniform law (the fit
@@ -29,18 +29,18 @@ bump around the circle, so a posterior may straddle the point where [0, 1] is gl
 
 Manifolds and the "Projection" f (u = h for the uniform prior, u = Φ(h) coordinate-wise for the normal prior, so
 u ~ U(0, 1)^d in both cases and the projection pushes the prior *exactly* to the uniform law on M):
-* circle S¹ ⊂ R²:            f(u) = (cos 2πu, sin 2πu)  (the seed's wrap of [0, 1] onto the circle);
+* circle S¹ ⊂ R²:            f(u) = (cos 2πu, sin 2πu)  (the paper's wrap of [0, 1] onto the circle);
 * torus (S¹)^k ⊂ R^{2k}:     the circle map on each coordinate (the product of k circles);
 * sphere S^d ⊂ R^{d+1}:      hyperspherical coordinates x_1 = cos θ_1, x_2 = sin θ_1 cos θ_2, …,
                              (x_d, x_{d+1}) = sin θ_1 ⋯ sin θ_{d−1} (cos φ, sin φ), with φ = 2π u_d and each polar
                              angle θ_j drawn by inverse CDF: under the uniform law θ_j has density ∝ sin^m θ_j
                              (m = d − j), i.e. (1 − cos θ_j)/2 ~ Beta((m+1)/2, (m+1)/2), so
                              cos θ_j = 1 − 2·I⁻¹_{(m+1)/2,(m+1)/2}(u_j). For S² this is Archimedes' map x_1 = 1 − 2u_1.
-                             (The seed gives no map for spheres; this one is exact, smooth away from the coordinate
+                             (The paper gives no map for spheres; this one is exact, smooth away from the coordinate
                              singularities — a null set — and differentiable through ``tfp.math.betaincinv``.)
   No group action on spheres: SO(d+1) would need its own parameterisation; asking for it is an error.
 
-Choices where the seed is silent (all parameters of the ``embedded_manifold`` gin factory):
+Choices where the paper is silent (docs/models/ervae.md §7; all parameters of the ``embedded_manifold`` gin factory):
 * Beta concentrations a, b = ``min_concentration`` + softplus(head), default floor 1: every posterior is then
   unimodal (its mean is a meaningful location) and its density finite at the ends of [0, 1], so log q stays
   finite in float32; Beta(1, 1) is the prior itself. Samples are clipped into [1e-6, 1 − 1e-6] because float32
@@ -191,7 +191,7 @@ def projection_map(manifold, hidden_prior):
 
 
 def circle_projection(u):
-  """u ∈ [0, 1]^k → k unit vectors (cos 2πu_i, sin 2πu_i), flattened to [..., 2k]: the seed's "Projection"."""
+  """u ∈ [0, 1]^k → k unit vectors (cos 2πu_i, sin 2πu_i), flattened to [..., 2k]: the paper's "Projection"."""
   angle = 2. * math.pi * u
   pairs = tf.stack([tf.cos(angle), tf.sin(angle)], axis=-1)
   return tf.reshape(pairs, tf.concat([tf.shape(u)[:-1], [2 * u.shape[-1]]], axis=0))
@@ -423,7 +423,7 @@ class EmbeddedManifoldLatent(LatentSpace):
     return self.embed(params, self.sample_hidden(params, seed))
 
   def kl(self, params):
-    """KL in the hidden space (seed §2: the Jacobian terms cancel), [B]."""
+    """KL in the hidden space (Golikov & Kretov 2018, §2: the Jacobian terms cancel), [B]."""
     if self.hidden_prior == "normal":
       return gaussian_kl(params["mean"], params["logvar"])
     return beta_kl_to_uniform(params["concentration1"], params["concentration0"])
@@ -456,8 +456,8 @@ def embedded_manifold(manifold="torus", embedding=PROJECTION, hidden_prior="unif
   """The ER-VAE latent space on 'circle', 'torus' or 'sphere' of dimension ``encoder.num_latent``.
 
   ``embedding``: 'projection' (the fixed exact map) or the directory written by
-  ``python -m submission.ervae fit-embedding``. ``hidden_prior``: 'uniform' (Beta posterior, the seed's choice)
-  or 'normal' (Gaussian posterior). ``group_action``: a rotation per circle from the encoder (seed §3).
+  ``python -m submission.ervae fit-embedding``. ``hidden_prior``: 'uniform' (Beta posterior, the paper's choice)
+  or 'normal' (Gaussian posterior). ``group_action``: a rotation per circle from the encoder (paper §3).
   """
   return EmbeddedManifoldLatent(manifold=manifold, embedding=embedding, hidden_prior=hidden_prior,
                                 group_action=group_action, min_concentration=min_concentration, name="latent")

@@ -1,6 +1,6 @@
 """Full-covariance Gaussian posterior N(μ, S), with an optional inverse-Wishart hyperprior on the prior covariance.
 
-Posterior (CHyVAE, research note ``research/chyvae.md`` §1): the encoder trunk feeds two heads, ``means`` (μ ∈ R^d)
+Posterior (CHyVAE, ``docs/models/chyvae.md`` §1): the encoder trunk feeds two heads, ``means`` (μ ∈ R^d)
 and ``covariance_factor`` (a raw d×d matrix A). L is the lower triangle of A, diagonal included, with the diagonal
 replaced by softplus(diag A) + 1e-4; the strictly upper part is ignored. The covariance is
 

@@ -1,29 +1,29 @@
 """Hard-concrete L0 gates on latent dimensions (Louizos, Welling & Kingma 2018), and a gated Gaussian latent space.
 
-PVAE (seed 003, Shi, Glocker & Castro) puts one gate m_j ∈ [0, 1] on each latent dimension j and learns a
-location log α_j per gate. Facts from the authors' code: research/pvae_ervae.md, Model A (A2–A4).
+PVAE (Shi, Glocker & Castro 2019) puts one gate m_j ∈ [0, 1] on each latent dimension j and learns a
+location log α_j per gate. Facts from the authors' code: ``docs/models/pvae.md`` §2–§4; choices: §9.
 
-Gate (seed eq. 4), temperature β, stretch interval (γ, ζ) with γ < 0 < 1 < ζ:
+Gate (Shi et al. 2019, eq. 4), temperature β, stretch interval (γ, ζ) with γ < 0 < 1 < ζ:
 
     u ~ U(0, 1),   s = sigmoid((log u − log(1 − u) + log α) / β),   m = clip(s·(ζ − γ) + γ, 0, 1).
 
 The stretch puts finite probability on exactly 0 and exactly 1. Its distribution function on (0, 1) is
-P(m ≤ x) = sigmoid(β·logit((x − γ)/(ζ − γ)) − log α), so (seed eq. 3)
+P(m ≤ x) = sigmoid(β·logit((x − γ)/(ζ − γ)) − log α), so (Shi et al. 2019, eq. 3)
 
     P(m ≠ 0) = sigmoid(log α − β·log(−γ/ζ)),      P(m = 1) = sigmoid(log α − β·log((1 − γ)/(ζ − 1))).
 
-Defaults are the seed's Table 1, as the authors' code uses them: β = 0.05 (``L0Pair``'s temperature 1/20, never
+Defaults are Table 1 of the paper, as the authors' code uses them: β = 0.05 (``L0Pair``'s temperature 1/20, never
 overridden; Louizos et al. use 2/3), γ = −0.1, ζ = 1.1; log α starts at log((1 − p)/p) for an initial drop rate
 p = 0.2, i.e. log 4 (plus N(0, 0.01²) noise, as the authors' code), where P(m ≠ 0) ≈ 0.82.
 
 Choices, each deliberate (the authors' code differs where noted):
 
-* Noise: u ~ U(ε, 1 − ε) with ε = 1e-6 (keeps the logit finite), as seed eq. 4 and Louizos et al. The authors'
+* Noise: u ~ U(ε, 1 − ε) with ε = 1e-6 (keeps the logit finite), as paper eq. 4 and Louizos et al. The authors'
   code squeezes u into [0.1, 0.9] first, which makes every gate deterministic once |log α| > 2.32 and means that
   eq. 3 is no longer the sampler's P(m ≠ 0); with plain U(0, 1) the penalty is exactly the expected L0 norm.
 * One gate vector per minibatch by default (``per_example=False``), as the authors (``L0Pair`` draws one mask
   for the whole batch); ``per_example=True`` draws one per example (lower-variance gradients for log α).
-* The same draw m gates the mean, the variance and the KL term (seed eqs. 1 and 5 use one m). The authors' code
+* The same draw m gates the mean, the variance and the KL term (paper eqs. 1 and 5 use one m). The authors' code
   draws a second, independent mask for the KL weights.
 * Deterministic gate for export and evaluation (``deterministic_gate``):
   - ``"median"`` (default): the noise-free draw, u = ½: m̂ = clip(sigmoid(log α / β)·(ζ − γ) + γ, 0, 1). It is
@@ -34,12 +34,12 @@ Choices, each deliberate (the authors' code differs where noted):
     initialisation, where training draws are 1 with probability 0.78). The authors evaluated with fresh draws.
   ``num_active_dims`` counts the dimensions whose deterministic gate is > 0.
 
-The gated Gaussian posterior (seed eq. 5): the encoder's heads give a mean μ and a variance σ² directly (not a
+The gated Gaussian posterior (paper eq. 5): the encoder's heads give a mean μ and a variance σ² directly (not a
 log-variance, so that a closed gate leaves N(0, 0) rather than N(0, 1)); then
 
     mean = m ⊙ μ,   variance = m ⊙ σ² + ε_var,   KL = Σ_j m_j·KL(N(mean_j, variance_j) ‖ N(0, 1)),
 
-with ε_var = 1e-6 (the seed adds "a small positive constant" to σ²; 1e-6 is the authors' floor), which keeps
+with ε_var = 1e-6 (the paper adds "a small positive constant" to σ²; 1e-6 is the authors' floor), which keeps
 log(variance) finite when a gate is closed. The KL of a dimension is evaluated at its gated parameters, as in the
 authors' code (a spike-and-slab reading would evaluate it at the ungated ones; the two agree whenever m_j ∈ {0, 1},
 and at β = 0.05 at most 6 % of draws are fractional: P(0 < m < 1) ≤ ½·β·log 11). A closed gate (m_j = 0) therefore
@@ -50,15 +50,15 @@ Variance positivity: σ² = softplus(head), a smooth map whose gradient reaches 
 the raw linear output and overwrites every entry ≤ 0 with 1e-6 in place, which cuts the gradient through those
 entries (they can never become positive again through that path).
 
-L0 penalty (seed eq. 3): τ·Σ_j P(m_j ≠ 0) with τ = 0.1 (``l0_weight``), added once to the per-example (batch-mean)
+L0 penalty (paper eq. 3): τ·Σ_j P(m_j ≠ 0) with τ = 0.1 (``l0_weight``), added once to the per-example (batch-mean)
 loss. Normalisation, chosen deliberately: none. The authors' code divides by 162,079 (80 % of CelebA's images, a
 data-set size N from Louizos's code, kept unchanged for MNIST and dSprites), applies 0.1 twice, sums over the 256
 input units of the head, and leaves the term out of the division of the other terms by the pixel count P. In this
 package's units (losses summed over pixels, as dlib) their effective weight per gate is
-0.1·(256·0.1)/162079·P ≈ 0.065 for 64×64×1 images (0.016 for MNIST at 32×32); τ = 0.1 per gate is the seed's
+0.1·(256·0.1)/162079·P ≈ 0.065 for 64×64×1 images (0.016 for MNIST at 32×32); τ = 0.1 per gate is the paper's
 equation read literally and within a factor 1.6 of that. Set ``l0_weight`` to reproduce the authors' scale. (Their
 regulariser also carries a weight decay 0.5·0.001·Σ W² on the heads, with a sign quirk on the biases; it is an L2
-penalty, not part of seed eq. 3, and is left out.)
+penalty, not part of the paper's eq. 3, and is left out.)
 
 ``training_params`` draws the gates (stateless when a seed is given: the gate noise uses
 ``stateless_fold_in(seed, GATE_STREAM)``, independent of the reparameterisation noise drawn from ``seed``);
@@ -81,7 +81,7 @@ from submission.errors import UserError
 from submission.latent.base import derived_seed, standard_normal
 from submission.latent.gaussian import GaussianLatent, gaussian_kl
 
-# Seed Table 1 (= the authors' code defaults, research note A3).
+# Shi et al. 2019, Table 1 (= the authors' code defaults, docs/models/pvae.md §3).
 TEMPERATURE = 0.05
 GAMMA = -0.1
 ZETA = 1.1
@@ -119,7 +119,7 @@ def sample_gate(log_alpha, num_draws, temperature, gamma, zeta, seed=None):
 
 
 def probability_nonzero(log_alpha, temperature, gamma, zeta):
-  """P(m ≠ 0) = sigmoid(log α − β·log(−γ/ζ))   (seed eq. 3)."""
+  """P(m ≠ 0) = sigmoid(log α − β·log(−γ/ζ))   (Shi et al. 2019, eq. 3)."""
   return tf.sigmoid(log_alpha - temperature * math.log(-gamma / zeta))
 
 
@@ -134,12 +134,12 @@ def louizos_test_gate(log_alpha, gamma, zeta):
 
 
 def gated_gaussian(mean, variance, gate, variance_epsilon=VARIANCE_EPSILON):
-  """Seed eq. 5: (m ⊙ μ, log(m ⊙ σ² + ε)) as the posterior's mean and log-variance."""
+  """Shi et al. 2019, eq. 5: (m ⊙ μ, log(m ⊙ σ² + ε)) as the posterior's mean and log-variance."""
   return gate * mean, tf.math.log(gate * variance + variance_epsilon)
 
 
 def masked_gaussian_kl(mean, logvar, gate):
-  """Σ_j m_j·½(μ_j² + σ_j² − log σ_j² − 1) per example (seed eq. 1), for the gated mean and log-variance."""
+  """Σ_j m_j·½(μ_j² + σ_j² − log σ_j² − 1) per example (Shi et al. 2019, eq. 1), for the gated mean and log-variance."""
   return gaussian_kl(mean, logvar, weights=gate)
 
 
@@ -198,7 +198,7 @@ def check_gate_settings(temperature, gamma, zeta, initial_drop_rate, determinist
 
 # --- the gated Gaussian latent space -----------------------------------------------------------------------------
 class GatedGaussianLatent(GaussianLatent):
-  """Diagonal Gaussian with an L0 gate per dimension (seed eq. 5). Heads ``means`` and ``variance`` (softplus).
+  """Diagonal Gaussian with an L0 gate per dimension (paper eq. 5). Heads ``means`` and ``variance`` (softplus).
 
   Params: ``mean``, ``logvar`` (gated, what the Gaussian models' regularisers read), ``gate`` ([1, D] or [B, D])
   and the ungated head outputs ``ungated_mean``, ``ungated_variance`` from which ``training_params`` re-gates.
@@ -247,7 +247,7 @@ class GatedGaussianLatent(GaussianLatent):
     return masked_gaussian_kl(params["mean"], params["logvar"], params["gate"])
 
   def penalty(self, params):
-    """τ·Σ_j P(m_j ≠ 0), unnormalised (seed eq. 3; see the module docstring)."""
+    """τ·Σ_j P(m_j ≠ 0), unnormalised (Shi et al. 2019, eq. 3; see the module docstring)."""
     del params
     return self.l0_weight * self.gate.expected_l0()
 
@@ -264,7 +264,7 @@ class GatedGaussianLatent(GaussianLatent):
 def l0_gated_gaussian(temperature=TEMPERATURE, gamma=GAMMA, zeta=ZETA, initial_drop_rate=INITIAL_DROP_RATE,
                       l0_weight=L0_WEIGHT, per_example=False, deterministic_gate="median",
                       variance_epsilon=VARIANCE_EPSILON):
-  """PVAE's gated Gaussian latent space; defaults: seed Table 1 (β = 0.05, γ = −0.1, ζ = 1.1, τ = 0.1)."""
+  """PVAE's gated Gaussian latent space; defaults: Shi et al. 2019, Table 1 (β = 0.05, γ = −0.1, ζ = 1.1, τ = 0.1)."""
   gate_settings = dict(temperature=temperature, gamma=gamma, zeta=zeta, initial_drop_rate=initial_drop_rate,
                        deterministic_gate=deterministic_gate)
   return GatedGaussianLatent(gate_settings=gate_settings, l0_weight=l0_weight, per_example=per_example,

@@ -2,7 +2,7 @@
 
 Generative model: Σ ~ IW(Ψ, ν), z | Σ ~ N(0, Σ), x | z ~ Bernoulli(sigmoid(dec(z))), with Ψ = ψ·I and
 ψ = max(ν − d − 1, 1), so that E[Σ] = I. The posterior is a full-covariance Gaussian N(μ, S)
-(``submission.latent.full_covariance``). Facts and derivation: research note ``research/chyvae.md`` §1.
+(``submission.latent.full_covariance``). Facts and derivation: ``docs/models/chyvae.md`` §1; choices: §6.
 
 Objective, as the authors' code computes it (no β, no annealing), minimised per batch of b images:
 
@@ -21,10 +21,10 @@ KL_code itself is large (≈ 6,300 at d = 10, ν = 200, almost all of it ν-depe
 so ``regularizer`` and ``loss`` are dominated by it; ``kl_loss`` is that minus C, computed in float32, which leaves
 about 1e-3 nats of rounding in it.
 
-Choice (the note's ambiguity): the per-example form above is the default, because it is what the released code
-computes (``_regularizer(..., B=1)`` with each example's own z'z'ᵀ, then a batch mean), and so what the reported
-results were trained with. ``chyvae.batch_form = True`` switches to the form the note derives for one Σ shared by
-the batch, q(Σ | Z') = IW(Ψ + Σ_i z'_i z'_iᵀ, ν + b):
+Choice (``docs/models/chyvae.md`` §6): the per-example form above is the default, because it is what the released
+code computes (``_regularizer(..., B=1)`` with each example's own z'z'ᵀ, then a batch mean), and so what the reported
+results were trained with. ``chyvae.batch_form = True`` switches to the form derived in ``docs/models/chyvae.md`` §1
+for one Σ shared by the batch, q(Σ | Z') = IW(Ψ + Σ_i z'_i z'_iᵀ, ν + b):
 
     KL_batch = (ν+b)/2 · log|Ψ + Σ_i z'_i z'_iᵀ| − ½ Σ_i log|S_i|
                + (ν+b)/2 · tr[(Σ_i (S_i + μ_iμ_iᵀ) + Ψ)(Ψ + Σ_i z'_i z'_iᵀ)⁻¹],

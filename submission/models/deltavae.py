@@ -1,23 +1,23 @@
 """ΔVAE (diffusion VAE) with capacity annealing: the NeurIPS 2019 challenge submission of Pérez Rey.
 
-Objective per data point (seed eq. 2, minimised here as a loss):
+Objective per data point (Pérez Rey 2019, eq. 2, minimised here as a loss):
 
     L(x) = E_{z ~ q(z|x)}[−log p(x | z)] + β·|KL(q(z | x) ‖ U(S^d)) − C(step)|,
     C(step) = C_min + (C_max − C_min)·min(1, step / capacity_steps),
 
 with q(z | x) the heat kernel on S^d at (μ_Z(x), t(x)), sampled by an L-step projected random walk and with the
-closed-form small-t KL of seed eq. 3 (see ``submission.latent.diffusion``). The loss is averaged over the batch.
+closed-form small-t KL of the paper's eq. 3 (see ``submission.latent.diffusion``). The loss is averaged over the batch.
 
-Choices (research note ``research/deltavae.md`` §3):
+Choices (``docs/models/deltavae.md`` §3 and §7):
 * |KL − C| is taken per example, then averaged, as eq. 2 is written per data point (the authors' code also puts
   |KL − C| in the per-sample loss). dlib's AnnealedVAE instead takes |mean KL − C|. For the sphere the KL depends
   only on each example's log t.
-* β weights only the capacity term (the seed's table calls it the "strength of the capacity annealing"). With
+* β weights only the capacity term (the paper's table calls it the "strength of the capacity annealing"). With
   ``capacity=False`` or β = 0 the objective is the plain negative ELBO, reconstruction + KL (the ΔVAE paper's
   objective and the authors' code default), so β = 0 never switches the KL off.
-* The seed says C rises linearly "each epoch" from C_min to C_max; the number of steps is not published. The
+* The paper says C rises linearly "each epoch" from C_min to C_max; the number of steps is not published. The
   default ``capacity_steps = 100000`` is dlib's AnnealedVAE ``iteration_threshold`` in the unsupervised study, whose
-  capacity-annealing settings the seed cites (Locatello et al.). C grows per step (not per epoch) and stays at
+  capacity-annealing settings the paper cites (Locatello et al.). C grows per step (not per epoch) and stays at
   C_max afterwards.
 * The KL has a floor set by the log-t bound: KL ≥ KL(log_t_max) (≈ 13.99 nats for d = 10 and log t ≤ −5). While
   C is below that floor, |KL − C| = KL − C, whose gradient is the plain KL's.

@@ -1,15 +1,15 @@
 """ER-VAE: a VAE with a manifold-valued latent through the embedding-reparameterisation procedure
-(Golikov & Kretov 2018; seed 004, research/pvae_ervae.md Model B).
+(Golikov & Kretov 2018; ``docs/models/ervae.md``).
 
 The model differs from the β-VAE only in its latent space (``submission.latent.embedded``): the posterior lives
 in a hidden space H, samples reach the decoder through a fixed map f: H → M (the exact "Projection" or a learned
-WAE decoder), optionally rotated by a group-action encoder. The objective is the seed's (§2, its ELBO), with an
+WAE decoder), optionally rotated by a group-action encoder. The objective is the paper's (§2, its ELBO), with an
 optional β on the KL as in dlib's ``vae``:
 
     L(x) = E_{h ~ q(h|x)}[−log p(x | R(x)·f(h))] + β·KL(q(h | x) ‖ p(h)),
 
 where KL(q(h|x) ‖ p(h)) equals the KL between the induced posterior on M and the prior on M because the volume
-factors √det g(h) of f cancel (seed §2, App. 5.2–5.3). β = 1 is the seed's objective.
+factors √det g(h) of f cancel (Golikov & Kretov 2018, §2, App. 5.2–5.3). β = 1 is the paper's objective.
 """
 
 import gin

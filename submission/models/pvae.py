@@ -1,6 +1,6 @@
-"""PVAE (Shi, Glocker & Castro, seed 003): masked DIP-VAE whose hard-concrete L0 gates prune latent dimensions.
+"""PVAE (Shi, Glocker & Castro 2019): masked DIP-VAE whose hard-concrete L0 gates prune latent dimensions.
 
-Objective (seed eqs. 1 and 3), minimised, per example averaged over the batch, with one gate draw m:
+Objective (Shi et al. 2019, eqs. 1 and 3), minimised, per example averaged over the batch, with one gate draw m:
 
     L = E_q[−log p(x | m∘z)] + Σ_j m_j·KL(q(z_j | x) ‖ N(0, 1))
         + λ_od·Σ_{i≠j} C_ij² + λ_d·Σ_i (C_ii − 1)²  +  τ·Σ_j P(m_j ≠ 0),
@@ -16,13 +16,13 @@ gradient), the gated posterior N(m∘μ, m∘σ² + ε), the masked KL, the pena
 ``expected_l0``. This model adds only the DIP moment penalty on the gated means: it is ``dip_vae`` on that latent
 space, with λ_d given directly.
 
-Defaults are the seed's Table 1: λ_od = 20, λ_d = 2, given directly (note: the reverse of dlib's DIP-VAE-I
+Defaults are the paper's Table 1: λ_od = 20, λ_d = 2, given directly (note: the reverse of dlib's DIP-VAE-I
 convention λ_d = 10·λ_od; dlib's ``dip_vae`` takes ``lambda_d_factor`` instead). The KL weight is 1 (the authors'
 dSprites trainer hard-wires it).
 
 A closed gate leaves a constant (zero) column of the mean, so its C_jj = 0 and the diagonal term charges it λ_d;
 the term cannot tell a closed gate from an open but unused dimension, and pushes every dimension towards unit
-variance of its mean, i.e. against pruning (research note A5): pruning is the balance of that term with the
+variance of its mean, i.e. against pruning (``docs/models/pvae.md`` §5): pruning is the balance of that term with the
 masked KL and τ.
 
 The gates work with any Gaussian model too (``latent_space.factory = @l0_gated_gaussian``); PVAE always uses them,
