@@ -62,8 +62,8 @@ def training_budget(total_seconds, elapsed_seconds, reserve_seconds=None):
 def dlib_config(relative_path):
   """Absolute path of a file shipped inside disentanglement_lib (e.g. its postprocess configs).
 
-  ``disentanglement_lib.utils.resources`` imports only ``os``: it needs none of ``submission.compat``'s
-  adaptations, and skipping compat keeps TensorFlow out of this quick lookup.
+  ``disentanglement_lib.utils.resources`` imports only ``os`` (none of dlib's TensorFlow modules), which keeps
+  TensorFlow out of this quick lookup.
   """
   from disentanglement_lib.utils import resources  # pylint: disable=import-outside-toplevel
   path = resources.get_file(relative_path)

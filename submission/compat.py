@@ -1,8 +1,10 @@
 """Every adaptation disentanglement_lib 1.5 needs on TF 2.21, gin-config 0.5 and NumPy 2 — in one place.
 
-Import this module before any `disentanglement_lib` import (``import submission.compat``); it is idempotent.
-Each adaptation below names the dlib code it serves and has a test in tests/test_compat.py that fails
-without it.
+It loads with the package: ``import submission`` (or any ``submission.*`` module) applies it, so dlib's metric
+functions import in a notebook with no import-order ritual. It is idempotent and imports neither TensorFlow nor
+dlib itself: adaptations 3 and 4 patch ``disentanglement_lib.utils.results`` (which imports TensorFlow) the moment
+that module is first imported. Each adaptation below names the dlib code it serves and has a test in
+tests/test_compat.py that fails without it.
 
 1. ``import gin.tf`` (done by every dlib metric module) defines a hook subclassing ``tf.estimator``, which
    TF 2.16 removed. dlib only uses the ``gin`` API through that import, never ``gin.tf`` itself, so an
@@ -22,6 +24,7 @@ without it.
 """
 
 import importlib.abc
+import importlib.machinery
 import shutil
 import sys
 import types
@@ -83,11 +86,40 @@ def _copy_tree(source, destination):
     shutil.copytree(source, destination, dirs_exist_ok=True)
 
 
-def _patch_dlib_results():
-    from disentanglement_lib.utils import results  # pylint: disable=import-outside-toplevel
+DLIB_RESULTS = "disentanglement_lib.utils.results"
 
+
+def _patch_dlib_results(results):
     results.Encoder = NumpyJSONEncoder
     results._copy_recursively = _copy_tree  # pylint: disable=protected-access
+
+
+class _PatchAfterLoading(importlib.abc.Loader):
+    """Runs a module's own loader, then patches the module."""
+
+    def __init__(self, loader, patch):
+        self._loader = loader
+        self._patch = patch
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._loader.exec_module(module)
+        self._patch(module)
+
+
+class _PatchDlibResultsOnImport(importlib.abc.MetaPathFinder):
+    """Finds dlib's ``results`` module as usual and hands it over patched (adaptations 3 and 4), so that applying
+    compat does not import it, nor TensorFlow with it."""
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != DLIB_RESULTS:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _PatchAfterLoading(spec.loader, _patch_dlib_results)
+        return spec
 
 
 class _ForbidCollidingDlibModules(importlib.abc.MetaPathFinder):
@@ -108,9 +140,9 @@ def apply():
     _install_empty_gin_tf()
     gin.configurable = _translate_list_arguments(gin.configurable)
     gin.config.configurable = _translate_list_arguments(gin.config.configurable)
-    if not any(isinstance(f, _ForbidCollidingDlibModules) for f in sys.meta_path):
-        sys.meta_path.insert(0, _ForbidCollidingDlibModules())
-    _patch_dlib_results()
+    for finder in (_ForbidCollidingDlibModules, _PatchDlibResultsOnImport):
+        if not any(isinstance(f, finder) for f in sys.meta_path):
+            sys.meta_path.insert(0, finder())
 
 
 apply()

@@ -22,6 +22,16 @@ def test_dlib_metrics_fail_to_import_without_compat_and_import_with_it():
   assert "ground_truth_data" in with_compat.stdout
 
 
+def test_importing_the_package_alone_makes_dlib_metrics_importable():
+  """A notebook needs only ``import submission``: compat loads with the package, without importing TensorFlow."""
+  process = run_python(["-c", "import sys, submission\n"
+                              "print('tensorflow' in sys.modules)\n"
+                              "from disentanglement_lib.evaluation.metrics import mig\n"
+                              "print(callable(mig.compute_mig))"])
+  assert process.returncode == 0, process.stderr
+  assert process.stdout.split() == ["False", "True"]
+
+
 def test_gin_configurable_accepts_dlib_blacklist_and_whitelist():
   original = gin.config.configurable.__wrapped__
   with pytest.raises(TypeError):
