@@ -98,12 +98,14 @@ def test_an_overwrite_killed_during_training_keeps_the_complete_run(complete_run
              "--dataset", "dummy_data", "--steps", "100000", "--metrics", "mig", "--gin_bindings", *MODEL_BINDINGS]
   process = subprocess.Popen(command, cwd=REPOSITORY_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              env=dict(os.environ, PYTHONPATH=REPOSITORY_ROOT, TF_CPP_MIN_LOG_LEVEL="2"))
-  deadline = time.time() + 300
-  while time.time() < deadline and process.poll() is None and not new_checkpoints(os.path.dirname(output)):
-    time.sleep(0.2)
-  assert process.poll() is None and new_checkpoints(os.path.dirname(output)), "training did not start"
-  process.send_signal(signal.SIGKILL)
-  process.wait()
+  try:
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None and not new_checkpoints(os.path.dirname(output)):
+      time.sleep(0.2)
+    assert process.poll() is None and new_checkpoints(os.path.dirname(output)), "training did not start"
+  finally:
+    process.send_signal(signal.SIGKILL)
+    process.wait()
   assert files_of(output) == files
   assert all(name.startswith(".run.partial-") for name in siblings(output))  # the killed new run, beside it
 

@@ -278,8 +278,12 @@ def test_a_worker_killed_mid_pair_fails_that_pair_alone_and_a_rerun_redoes_it(re
              "--metric_bindings", "mig.num_train = 20000", *METRIC_BINDINGS[3:], "--workers", "2", "--output", output]
   process = subprocess.Popen(command, cwd=REPOSITORY_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                              text=True, env=dict(os.environ, PYTHONPATH=REPOSITORY_ROOT, TF_CPP_MIN_LOG_LEVEL="2"))
-  killed_log = kill_worker_when(process.pid, lambda log: log.startswith(output) and "/mig.log" in log)
-  stdout, _ = process.communicate(timeout=600)
+  try:
+    killed_log = kill_worker_when(process.pid, lambda log: log.startswith(output) and "/mig.log" in log)
+    stdout, _ = process.communicate(timeout=600)
+  finally:
+    process.kill()  # a no-op once it has ended; its workers exit once orphaned
+    process.wait()
   assert killed_log is not None, "no worker was seen evaluating mig"
   assert process.returncode == 1 and "3 evaluated, 0 already complete, 1 failed" in stdout, stdout
   killed_pair = killed_log[:-len(".log")]

@@ -236,8 +236,12 @@ def test_a_worker_killed_mid_point_fails_that_point_alone(tmp_path):
                               "--workers", "2"], cwd=REPOSITORY_ROOT, stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, text=True,
                              env=dict(os.environ, PYTHONPATH=REPOSITORY_ROOT, TF_CPP_MIN_LOG_LEVEL="2"))
-  killed_log = kill_worker_when(process.pid, trained_past_step_6)
-  stdout, _ = process.communicate(timeout=600)
+  try:
+    killed_log = kill_worker_when(process.pid, trained_past_step_6)
+    stdout, _ = process.communicate(timeout=600)
+  finally:
+    process.kill()  # if the long point was never seen (its worker exits once orphaned)
+    process.wait()
   assert killed_log is not None, "no worker was seen training the long point"
   killed, = [name for name in os.listdir(output) if os.path.join(output, name + ".log") == killed_log]
   other, = {"0", "1"} - {killed}
