@@ -19,7 +19,6 @@ keep nothing but their curves so far. ``--ervae_json``: the ER-VAE circle benchm
 to ``RESULTS_DIR/ervae_circle.json`` and shown in the table's second part. Re-running replaces everything it wrote.
 """
 
-import argparse
 import csv
 import glob
 import json

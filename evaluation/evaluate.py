@@ -38,14 +38,13 @@ from submission.data import named_data
 from submission.errors import UserError
 from submission.postprocess import resolve_auto_dataset
 from submission.atomic import atomic_directory
-from submission.results import EXPORT_DIR, RESULTS_DIR, check_output_dir, write_results
+from submission.results import EXPORT_DIR, RESULTS_DIR, check_output_dir, check_saved_model, write_results
 
 
 def load_representation_signature(representation_dir):
   """The exported ``representation`` signature of a postprocess output directory."""
   path = os.path.join(representation_dir, EXPORT_DIR)
-  if not os.path.isdir(path):
-    raise UserError(f"{path} does not exist: postprocess the model first (submission.postprocess)")
+  check_saved_model(path, "postprocess the model (again) first (submission.postprocess)")
   signatures = tf.saved_model.load(path).signatures
   if "representation" not in signatures:
     raise UserError(f"{path} has no 'representation' signature (it has {', '.join(sorted(signatures))}): pass a "

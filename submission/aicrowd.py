@@ -59,6 +59,26 @@ def training_budget(total_seconds, elapsed_seconds, reserve_seconds=None):
   return max(0., total_seconds - reserve - elapsed_seconds)
 
 
+def seconds(text, variable):
+  """``text`` (an environment variable's value) as seconds; a UserError naming ``variable`` otherwise."""
+  try:
+    return float(text)
+  except ValueError:
+    raise UserError(f"{variable} must be a number of seconds, got {text!r}") from None
+
+
+def budget_of_variables(total_text, elapsed_text, reserve_text=None):
+  """``training_budget`` of run.sh's variables; warns when the budget leaves no time to train."""
+  total = seconds(total_text, "SUBMISSION_TIME_BUDGET")
+  reserve = None if reserve_text is None else seconds(reserve_text, "SUBMISSION_EXPORT_RESERVE")
+  budget = training_budget(total, seconds(elapsed_text, "the elapsed time"), reserve)
+  if budget == 0:
+    kept = default_reserve(total) if reserve is None else reserve
+    print(f"warning: SUBMISSION_TIME_BUDGET={total:g}s leaves no training time once the {kept:g}s kept for export "
+          f"and setup are taken: training stops after its first step", file=sys.stderr)
+  return budget
+
+
 def dlib_config(relative_path):
   """Absolute path of a file shipped inside disentanglement_lib (e.g. its postprocess configs).
 
@@ -127,16 +147,16 @@ def main(argv=None):
   error = commands.add_parser("error", help="register a failure")
   error.add_argument("message")
   budget = commands.add_parser("budget", help="print the training loop's budget in seconds")
-  budget.add_argument("total", type=float, help="SUBMISSION_TIME_BUDGET, seconds")
-  budget.add_argument("elapsed", type=float, help="seconds already spent by run.sh")
-  budget.add_argument("--reserve", type=float, help="seconds kept for export and postprocessing")
+  budget.add_argument("total", help="SUBMISSION_TIME_BUDGET, seconds")
+  budget.add_argument("elapsed", help="seconds already spent by run.sh")
+  budget.add_argument("--reserve", help="SUBMISSION_EXPORT_RESERVE: seconds kept for export and postprocessing")
   config = commands.add_parser("dlib-config", help="print the path of a config file shipped with dlib")
   config.add_argument("relative_path", help="e.g. config/unsupervised_study_v1/postprocess_configs/mean.gin")
   args = parser.parse_args(argv)
   if args.command == "dlib-config":
     print(cli.main_guard(dlib_config, args.relative_path))
   elif args.command == "budget":
-    print(f"{cli.main_guard(training_budget, args.total, args.elapsed, args.reserve):.1f}")
+    print(f"{cli.main_guard(budget_of_variables, args.total, args.elapsed, args.reserve):.1f}")
   elif args.command == "start":
     cli.main_guard(execution_start)
   elif args.command == "progress":

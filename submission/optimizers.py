@@ -9,30 +9,38 @@ import gin
 import keras
 
 
+def as_rate(learning_rate):
+  """Keras refuses an integer rate (``learning_rate = 30`` in gin); it means the same as 30.0."""
+  return float(learning_rate) if isinstance(learning_rate, int) and not isinstance(learning_rate, bool) else (
+      learning_rate)
+
+
 @gin.configurable("AdamOptimizer")
 def adam_optimizer(learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8, use_locking=False, name="Adam"):
   del use_locking  # TF1 locking has no meaning for Keras optimizers.
-  return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta1, beta_2=beta2, epsilon=epsilon, name=name)
+  return keras.optimizers.Adam(learning_rate=as_rate(learning_rate), beta_1=beta1, beta_2=beta2, epsilon=epsilon,
+                               name=name)
 
 
 @gin.configurable("GradientDescentOptimizer")
 def gradient_descent_optimizer(learning_rate=gin.REQUIRED, use_locking=False, name="GradientDescent"):
   del use_locking
-  return keras.optimizers.SGD(learning_rate=learning_rate, name=name)
+  return keras.optimizers.SGD(learning_rate=as_rate(learning_rate), name=name)
 
 
 @gin.configurable("MomentumOptimizer")
 def momentum_optimizer(learning_rate=gin.REQUIRED, momentum=gin.REQUIRED, use_locking=False, name="Momentum",
                        use_nesterov=False):
   del use_locking
-  return keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum, nesterov=use_nesterov, name=name)
+  return keras.optimizers.SGD(learning_rate=as_rate(learning_rate), momentum=momentum, nesterov=use_nesterov,
+                              name=name)
 
 
 @gin.configurable("RMSPropOptimizer")
 def rmsprop_optimizer(learning_rate=gin.REQUIRED, decay=0.9, momentum=0.0, epsilon=1e-10, use_locking=False,
                       centered=False, name="RMSProp"):
   del use_locking
-  return keras.optimizers.RMSprop(learning_rate=learning_rate, rho=decay, momentum=momentum, epsilon=epsilon,
+  return keras.optimizers.RMSprop(learning_rate=as_rate(learning_rate), rho=decay, momentum=momentum, epsilon=epsilon,
                                   centered=centered, name=name)
 
 

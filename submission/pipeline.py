@@ -1,9 +1,8 @@
 """The whole dlib pipeline for one model: train → postprocess (mean) → evaluate → score table.
 
-    python -m submission.pipeline GIN_FILE [--dataset NAME] [--steps N] [--output DIR] [--metrics LIST]
-                                           [--resume] [--overwrite] [--time_budget S] [--gin_bindings B ...]
+    run_pipeline(gin_file, output_dir, ...)     (``./run_local.sh``, through ``submission.run_local``)
 
-(``./run_local.sh`` runs this after preparing the environment.) Layout under the output directory, as dlib's
+Layout under the output directory, as dlib's
 ``dlib_reproduce`` writes it:
 
     model/                          train step (tf_checkpoint/, tfhub/, results/)
@@ -15,12 +14,10 @@
 Metrics are dlib's own ``unsupervised_study_v1`` metric configs, unchanged.
 """
 
-import argparse
 import csv
 import json
 import os
 import shutil
-import sys
 
 import gin
 
@@ -28,24 +25,12 @@ import submission.compat  # noqa: F401  (must precede dlib imports)
 from disentanglement_lib.utils import resources
 from evaluation import batch, visualize, workers
 from submission import cli, postprocess, provenance, study, train
-from submission.atomic import atomic_file
+from submission.atomic import atomic_directory, atomic_file
 from submission.data import dsprites_render, named_data
 from submission.errors import UserError
+from submission.results import saved_model_complete
+from submission.run_local import DEFAULT_METRIC_WORKERS, check_run, check_writable
 from submission.study import DEFAULT_METRICS, POSTPROCESS_CONFIG, headline, metric_config
-
-# Metrics evaluated at once, each in its own process with cores/N threads (bench/metric_suite.py measures the
-# suite with 1 and 2 workers; on 2 cores DCI's boosting runs beside the others).
-DEFAULT_METRIC_WORKERS = min(2, workers.cpu_count())
-
-
-ENVIRONMENT_HELP = """environment variables:
-  DISENTANGLEMENT_LIB_DATA  where data sets are read (run_local.sh default: ./data); a missing dSprites file
-                            is rendered there, any other missing data set is an error naming the path
-  TF_CPP_MIN_LOG_LEVEL      TensorFlow's log level (run_local.sh default: 2, warnings and errors only)
-  CUDA_VISIBLE_DEVICES      which GPUs TensorFlow may use (training prints the device it uses)
-
-output: OUT/model, OUT/postprocessed/mean, OUT/metrics/mean/<metric>, OUT/visualizations,
-        OUT/scores.json and OUT/scores.csv (dlib's layout, see README)"""
 
 
 def ensure_dataset(name):
@@ -54,6 +39,7 @@ def ensure_dataset(name):
   missing = named_data.missing_paths(name)
   dsprites_file = os.path.join(named_data.data_root(), named_data.DSPRITES_FILE)
   if missing == [dsprites_file]:
+    check_writable(named_data.data_root(), f"{dsprites_file} (DISENTANGLEMENT_LIB_DATA)")
     print(f"[data] {dsprites_file} not found: rendering dSprites there (a re-rendering in the official format, "
           f"not DeepMind's file; about 30 s, 3.1 GB)", flush=True)
     dsprites_render.write_dsprites_npz(named_data.data_root())
@@ -65,14 +51,18 @@ def run_pipeline(gin_file, output_dir, dataset=None, steps=None, metrics=DEFAULT
                  overwrite=False, time_budget=None, gin_bindings=(), metric_bindings=(),
                  metric_workers=DEFAULT_METRIC_WORKERS):
   """Runs every step not already complete; returns {metric: {key: value}}."""
-  if not os.path.isfile(gin_file):
-    raise UserError(f"gin config {gin_file} does not exist")
+  check_run(gin_file, output_dir, steps, metrics, resume, overwrite, time_budget, metric_workers)
+  if overwrite and os.path.exists(output_dir):
+    # The complete old run stays in place until the new one is: the new run is made beside it, then renamed over it.
+    with atomic_directory(output_dir) as new_output_dir:
+      scores = run_pipeline(gin_file, new_output_dir, dataset, steps, metrics, time_budget=time_budget,
+                            gin_bindings=gin_bindings, metric_bindings=metric_bindings,
+                            metric_workers=metric_workers)
+    print(f"[overwrite] the new run replaced {output_dir} (the paths above are its temporary name)", flush=True)
+    return scores
   configs = {metric: metric_config(metric) for metric in metrics}
-  if metric_workers < 1:
-    raise UserError(f"--metric_workers must be at least 1, got {metric_workers}")
-  if os.path.exists(output_dir) and not (resume or overwrite):
-    raise UserError(f"output directory {output_dir} already exists; pass --resume to continue it or "
-                    f"--overwrite to replace it")
+  # Every metric binding is checked here, before hours of training could be lost to a typo in one.
+  comparer = batch.ConfigComparer({metric: [config] for metric, config in configs.items()}, metric_bindings)
   bindings = list(gin_bindings)
   if dataset:
     bindings.append(f"dataset.name = '{dataset}'")
@@ -84,25 +74,22 @@ def run_pipeline(gin_file, output_dir, dataset=None, steps=None, metrics=DEFAULT
   model_dir = os.path.join(output_dir, "model")
   representation_dir = os.path.join(output_dir, "postprocessed", "mean")
   pictures_dir = os.path.join(output_dir, "visualizations")
-  if overwrite and os.path.exists(output_dir):
-    shutil.rmtree(output_dir)
   with cli.gin_config([gin_file], bindings):
     dataset_name, training_steps = named_data.dataset_name(), gin.query_parameter("model.training_steps")
     trained = training_complete(model_dir, training_steps)
-    if trained:
-      train.check_same_configuration(model_dir)
+    train.check_same_configuration(model_dir)
   if not trained:
     ensure_dataset(dataset_name)
+    remove_outputs(output_dir, MODEL_OUTPUTS)  # made from the model that training is about to change
     train.train_with_gin(model_dir, gin_config_files=[gin_file], gin_bindings=bindings, resume=resume)
     provenance.record(output_dir, dataset_name)
-    for derived in (representation_dir, os.path.join(output_dir, "metrics"), pictures_dir):
-      shutil.rmtree(derived, ignore_errors=True)  # made from an earlier state of the model
-  if not os.path.isdir(representation_dir):
+  if not representation_complete(representation_dir):
+    remove_outputs(output_dir, REPRESENTATION_OUTPUTS)
     print("[postprocess] mean representation", flush=True)
     postprocess.postprocess_with_gin(model_dir, representation_dir, gin_config_files=[resources.get_file(
         POSTPROCESS_CONFIG)])
 
-  scores = evaluate_metrics(representation_dir, output_dir, configs, metric_bindings, metric_workers)
+  scores = evaluate_metrics(representation_dir, output_dir, configs, metric_bindings, comparer, metric_workers)
   write_score_table(output_dir, scores)
   if not os.path.isdir(pictures_dir):
     visualize.visualize(model_dir, pictures_dir)
@@ -110,10 +97,9 @@ def run_pipeline(gin_file, output_dir, dataset=None, steps=None, metrics=DEFAULT
   return scores
 
 
-def evaluate_metrics(representation_dir, output_dir, configs, metric_bindings, metric_workers):
+def evaluate_metrics(representation_dir, output_dir, configs, metric_bindings, comparer, metric_workers):
   """Evaluates the metrics not already complete (``metric_workers`` at a time, longest first); returns their
   results {metric: {key: value}}."""
-  comparer = batch.ConfigComparer({metric: [config] for metric, config in configs.items()}, metric_bindings)
   pairs = {metric: batch.Pair(representation_dir, metric, (config,), tuple(metric_bindings),
                               os.path.join(output_dir, "metrics", "mean", metric))
            for metric, config in configs.items()}
@@ -134,10 +120,29 @@ def read_results(metric_dir):
     return json.load(f)
 
 
+# What is made from the trained model, and the part of it made from its representation.
+MODEL_OUTPUTS = ("postprocessed", "metrics", "visualizations", "scores.json", "scores.csv")
+REPRESENTATION_OUTPUTS = ("postprocessed", "metrics", "scores.json", "scores.csv")
+
+
+def remove_outputs(output_dir, names):
+  for path in (os.path.join(output_dir, name) for name in names):
+    if os.path.isdir(path):
+      shutil.rmtree(path)
+    elif os.path.exists(path):
+      os.remove(path)
+
+
+def representation_complete(representation_dir):
+  return saved_model_complete(os.path.join(representation_dir, "tfhub")) and os.path.isfile(
+      os.path.join(representation_dir, "results", "json", "postprocess_results.json"))
+
+
 def training_complete(model_dir, training_steps):
-  """Training finished (results written) and reached ``training_steps`` (a time budget may have stopped it)."""
+  """Training finished (results and SavedModel written) and reached ``training_steps`` (a time budget may have
+  stopped it)."""
   results_file = os.path.join(model_dir, "results", "json", "train_results.json")
-  if not os.path.exists(results_file):
+  if not (os.path.exists(results_file) and saved_model_complete(os.path.join(model_dir, "tfhub"))):
     return False
   with open(results_file) as f:
     return json.load(f).get("global_step", 0) >= training_steps
@@ -157,34 +162,3 @@ def write_score_table(output_dir, scores):
   for metric, key, value in rows:
     print(f"{metric}.{key}".ljust(width) + f"  {value:.4f}")
   print(f"\nscores written to {os.path.join(output_dir, 'scores.json')} and scores.csv")
-
-
-def main(argv=None):
-  parser = cli.ArgumentParser(
-      prog="run_local.sh", description="Train a model, export its mean representation and score it with "
-      "disentanglement_lib's metrics (dlib's unsupervised_study_v1 configs).",
-      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=ENVIRONMENT_HELP)
-  parser.add_argument("gin_file", help="model config, e.g. gin_configs/deltavae.gin")
-  parser.add_argument("--dataset", help="override dataset.name (e.g. dsprites_full, cars3d, mpi3d_toy)")
-  parser.add_argument("--steps", type=int, help="override model.training_steps")
-  parser.add_argument("--output", help="output directory (default: output/<gin file name>)")
-  parser.add_argument("--metrics", default=",".join(DEFAULT_METRICS),
-                      help="comma-separated dlib metric config names (default: %(default)s)")
-  parser.add_argument("--resume", action="store_true", help="continue an interrupted run in the output directory")
-  parser.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
-  parser.add_argument("--time_budget", type=float, help="stop training after this many seconds, then export")
-  parser.add_argument("--gin_bindings", nargs="+", action="append", default=[], help="extra model gin bindings")
-  cli.add_metric_bindings_arguments(parser)
-  parser.add_argument("--metric_workers", type=int, default=DEFAULT_METRIC_WORKERS,
-                      help="metrics evaluated at once, each in its own process (default: %(default)s)")
-  args = parser.parse_args(argv)
-  output = args.output or os.path.join("output", os.path.splitext(os.path.basename(args.gin_file))[0])
-  metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
-  cli.main_guard(run_pipeline, args.gin_file, output, dataset=args.dataset, steps=args.steps, metrics=metrics,
-                 resume=args.resume, overwrite=args.overwrite, time_budget=args.time_budget,
-                 gin_bindings=cli.gin_bindings(args),
-                 metric_bindings=cli.metric_bindings(args), metric_workers=args.metric_workers)
-
-
-if __name__ == "__main__":
-  main(sys.argv[1:])

@@ -26,7 +26,7 @@ from submission import cli
 from submission.data import named_data
 from submission.errors import UserError
 from submission.atomic import atomic_directory
-from submission.results import EXPORT_DIR, RESULTS_DIR, check_output_dir, gin_value, write_results
+from submission.results import EXPORT_DIR, RESULTS_DIR, check_output_dir, check_saved_model, gin_value, write_results
 
 
 class Representation(tf.Module):
@@ -90,8 +90,7 @@ def postprocess(model_dir, output_dir, overwrite=False, postprocess_fn=gin.REQUI
   del name
   start = time.time()
   module_path = os.path.join(model_dir, EXPORT_DIR)
-  if not os.path.isdir(module_path):
-    raise UserError(f"{module_path} does not exist: train the model first (submission.train)")
+  check_saved_model(module_path, "train the model (again) first (submission.train, --resume re-exports it)")
   check_output_dir(output_dir, overwrite)
   resolve_auto_dataset(os.path.join(model_dir, RESULTS_DIR, "gin", "train.gin"))
   loaded = tf.saved_model.load(module_path)

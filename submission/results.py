@@ -23,6 +23,20 @@ def check_output_dir(path, overwrite):
     raise UserError(f"output directory {path} already exists; pass --overwrite to replace it")
 
 
+def saved_model_complete(path):
+  """A SavedModel directory with both its graph and its variables (a crash, or a hand, may have removed either)."""
+  return os.path.isfile(os.path.join(path, "saved_model.pb")) and os.path.isfile(
+      os.path.join(path, "variables", "variables.index"))
+
+
+def check_saved_model(path, remedy):
+  """A UserError naming ``remedy`` unless ``path`` holds a complete SavedModel."""
+  if not os.path.isdir(path):
+    raise UserError(f"{path} does not exist: {remedy}")
+  if not saved_model_complete(path):
+    raise UserError(f"{path} is incomplete (saved_model.pb or variables/ missing): {remedy}")
+
+
 def write_results(results_dir, step_name, results_dict, old_results_dir=None):
   """dlib's ``update_result_directory``, made atomic. Adds ``uuid`` to ``results_dict`` as dlib does."""
   with atomic_directory(results_dir) as temporary:

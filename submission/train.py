@@ -13,7 +13,6 @@ checkpoint continues exactly as the uninterrupted run would.
 """
 
 import os
-import shutil
 import sys
 import time
 
@@ -25,7 +24,7 @@ import tensorflow as tf
 from submission import architectures, cli, export, losses, optimizers  # noqa: F401  (register configurables)
 from submission import models  # registers every model configurable; models.base.dtype_policy below
 from submission.data import named_data
-from submission.atomic import atomic_file
+from submission.atomic import atomic_directory, atomic_file
 from submission.errors import UserError
 from submission.results import EXPORT_DIR, RESULTS_DIR, check_output_dir, write_results
 
@@ -137,10 +136,12 @@ def train(model_dir, overwrite=False, model=gin.REQUIRED, training_steps=gin.REQ
     check_same_configuration(model_dir)
   else:
     check_output_dir(model_dir, overwrite)
+  if not resuming and os.path.exists(model_dir):
+    # --overwrite: dlib deleted the old model first; here it stays until the new one is complete beside it.
+    with atomic_directory(model_dir) as new_model_dir:
+      return train(new_model_dir)
   settings = loop_settings()
   data = named_data.load()
-  if not resuming and os.path.exists(model_dir):
-    shutil.rmtree(model_dir)  # --overwrite: dlib deletes the old model directory
   random_state = np.random.RandomState(random_seed)
   train_seed, eval_seed = random_state.randint(2**32), random_state.randint(2**32)
   keras.utils.set_random_seed(random_seed)
@@ -150,6 +151,7 @@ def train(model_dir, overwrite=False, model=gin.REQUIRED, training_steps=gin.REQ
         f"device {device}", flush=True)
 
   loop = TrainingLoop(model, model_dir, random_seed)
+  loop.trace([batch_size] + list(data.observation_shape))
   if not os.path.exists(os.path.join(model_dir, CHECKPOINT_DIR, CONFIGURATION_RECORD)):
     record_configuration(model_dir)  # once the model could be built: a bad config leaves no directory behind
   if resume:
@@ -191,13 +193,33 @@ class TrainingLoop:
   def iteration(self):
     return int(self.global_step.numpy()) // self.model.steps_per_iteration
 
+  def trace(self, images_shape):
+    """Compiles the training iteration, so that a hyper-parameter the model cannot use (a string for a number)
+    fails before anything is written."""
+    try:
+      self.train_iteration.get_concrete_function(tf.TensorSpec(images_shape, tf.float32))
+    except (TypeError, ValueError) as e:
+      last_line = str(e).strip().splitlines()[-1].strip()
+      raise UserError(f"the model cannot be trained with this configuration: {last_line} (check the gin "
+                      f"bindings)") from e
+
+  def constant_learning_rates(self):
+    """The learning-rate variables of the model's optimizers (a schedule holds no state of its own)."""
+    return [item.learning_rate for item in self.model.checkpoint_items().values()
+            if isinstance(item, keras.optimizers.Optimizer) and isinstance(item.learning_rate, keras.Variable)]
+
   def restore(self):
     if self.manager.latest_checkpoint:
+      # The checkpoint holds the learning rates it was trained with; the configured ones win, so that a run that
+      # diverged can continue from its last good checkpoint with a smaller rate.
+      configured = [(rate, rate.numpy()) for rate in self.constant_learning_rates()]
       try:
         self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
       except (AssertionError, ValueError, tf.errors.OpError) as e:
         raise UserError(f"{self.manager.latest_checkpoint} does not fit this model ({cli.one_line(e)[:200]}); "
                         f"resume with the configuration it was trained with, or pass --overwrite") from e
+      for rate, value in configured:
+        rate.assign(value)
       print(f"[train] resumed from {self.manager.latest_checkpoint} (step {int(self.global_step.numpy())})",
             flush=True)
 

@@ -2,8 +2,11 @@
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -43,6 +46,55 @@ def run_python(args, env=None, timeout=600):
   full_env.update(env or {})
   return subprocess.run([sys.executable] + list(args), cwd=REPOSITORY_ROOT, env=full_env, capture_output=True,
                         text=True, timeout=timeout)
+
+
+# What TensorFlow's C++ side prints at import whatever TF_CPP_MIN_LOG_LEVEL says (absl's "before InitializeLog"
+# notice and its I/W-prefixed lines): not the program's output.
+TENSORFLOW_START_UP_LOG = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|[IWE]\d{4} )")
+
+
+def assert_one_error_line(process, *fragments):
+  """The process failed with exit status 2 and one ``error:`` line containing every fragment."""
+  assert process.returncode == 2, (process.stdout, process.stderr)
+  lines = [line for line in process.stderr.strip().splitlines()
+           if line.strip() and not TENSORFLOW_START_UP_LOG.match(line)]
+  assert len(lines) == 1 and lines[0].startswith("error: "), process.stderr
+  for fragment in fragments:
+    assert fragment in lines[0], lines[0]
+
+
+def kill_worker_when(parent_pid, condition, timeout=300):
+  """Kills (SIGKILL) the first worker process of ``parent_pid`` that has a task log open (so is mid-task) for which
+  ``condition(log_path)`` holds; returns that log path, or None if there was none before ``timeout``."""
+  deadline = time.time() + timeout
+  while time.time() < deadline and os.path.exists(f"/proc/{parent_pid}"):
+    for pid in child_pids(parent_pid):
+      for log in open_files(pid):
+        if log.endswith(".log") and condition(log):
+          os.kill(pid, signal.SIGKILL)
+          return log
+    time.sleep(0.05)
+  return None
+
+
+def child_pids(parent_pid):
+  with open(f"/proc/{parent_pid}/task/{parent_pid}/children") as f:
+    return [int(pid) for pid in f.read().split()]
+
+
+def open_files(pid):
+  """Paths of the files ``pid`` has open (none if it has gone meanwhile)."""
+  try:
+    descriptors = os.listdir(f"/proc/{pid}/fd")
+  except OSError:
+    return []
+  paths = []
+  for descriptor in descriptors:
+    try:
+      paths.append(os.readlink(f"/proc/{pid}/fd/{descriptor}"))
+    except OSError:
+      pass
+  return paths
 
 
 @pytest.fixture(autouse=True)

@@ -1,13 +1,17 @@
 """Batch evaluation and aggregation: dlib's layout per pair, resume, failure isolation, Ray = local, dlib's loader."""
 
+import glob
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import FAST_ARCHITECTURE, STUDY, TINY_BINDINGS, dlib_config, read_json, run_python
+from conftest import (FAST_ARCHITECTURE, REPOSITORY_ROOT, STUDY, TINY_BINDINGS, dlib_config, kill_worker_when,
+                      read_json, run_python)
 from disentanglement_lib.utils import aggregate_results as dlib_aggregate
 from evaluation import aggregate, batch, evaluate, workers
 from submission import postprocess, train
@@ -265,3 +269,30 @@ def test_ray_tasks_request_gpus_only_when_the_cluster_has_them(cluster, expected
   (options,) = backend.ray.options
   assert options["num_gpus"] == expected_gpus and options["num_cpus"] == 2
   assert options["runtime_env"]["env_vars"]["OMP_NUM_THREADS"] == "2"
+
+
+def test_a_worker_killed_mid_pair_fails_that_pair_alone_and_a_rerun_redoes_it(representations, tmp_path):
+  output = str(tmp_path / "out")
+  command = [sys.executable, "-m", "evaluation.batch", "--representations",
+             str(representations / "models" / "m[01]" / "postprocessed" / "mean"), "--metrics", "mig,sap_score",
+             "--metric_bindings", "mig.num_train = 20000", *METRIC_BINDINGS[3:], "--workers", "2", "--output", output]
+  process = subprocess.Popen(command, cwd=REPOSITORY_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                             text=True, env=dict(os.environ, PYTHONPATH=REPOSITORY_ROOT, TF_CPP_MIN_LOG_LEVEL="2"))
+  try:
+    killed_log = kill_worker_when(process.pid, lambda log: log.startswith(output) and "/mig.log" in log)
+    stdout, _ = process.communicate(timeout=600)
+  finally:
+    process.kill()  # a no-op once it has ended; its workers exit once orphaned
+    process.wait()
+  assert killed_log is not None, "no worker was seen evaluating mig"
+  assert process.returncode == 1 and "3 evaluated, 0 already complete, 1 failed" in stdout, stdout
+  killed_pair = killed_log[:-len(".log")]
+  assert "worker process died (exit code -9)" in read_json(killed_pair + ".error.json")["message"]
+  assert not os.path.exists(killed_pair)  # nothing half-written where a result would be
+  results = glob.glob(os.path.join(output, "**", "evaluation_results.json"), recursive=True)
+  assert len(results) == 3 and not any(path.startswith(killed_pair + os.sep) for path in results)
+
+  rerun = run_python(command[1:])
+  assert rerun.returncode == 0 and "1 evaluated, 3 already complete, 0 failed" in rerun.stdout, rerun.stdout
+  assert os.path.isfile(os.path.join(killed_pair, batch.RESULTS_FILE))
+  assert not os.path.exists(killed_pair + ".error.json")

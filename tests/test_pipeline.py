@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPOSITORY_ROOT, STUDY, TINY_BINDINGS, dlib_config, read_json, run_python
+from conftest import (REPOSITORY_ROOT, STUDY, TINY_BINDINGS, assert_one_error_line, dlib_config, read_json,
+                      run_python)
 from disentanglement_lib.config.unsupervised_study_v1 import sweep
 from disentanglement_lib.evaluation.metrics import (beta_vae, dci, downstream_task, factor_vae, mig,
                                                     modularity_explicitness, sap_score, unsupervised_metrics)
@@ -229,14 +230,6 @@ def test_exported_model_reloaded_in_a_fresh_process_matches_the_trained_model(ti
 
 
 # --- bad input: one clear line, non-zero exit, nothing half-written ---------------------------------------------
-def assert_one_error_line(process, *fragments):
-  assert process.returncode == 2, (process.stdout, process.stderr)
-  lines = [line for line in process.stderr.strip().splitlines() if line.strip()]
-  assert len(lines) == 1 and lines[0].startswith("error: "), process.stderr
-  for fragment in fragments:
-    assert fragment in lines[0], lines[0]
-
-
 def tiny_train(model_dir, *bindings, env=None, extra=()):
   return run_python(["-m", "submission.train", "--model_dir", model_dir, "--gin_config",
                      dlib_config("config/tests/methods/unsupervised/train_test.gin"), "--gin_bindings",

@@ -10,7 +10,7 @@ import time
 import gin
 import pytest
 
-from conftest import FAST_ARCHITECTURE, REPOSITORY_ROOT, TINY_BINDINGS, read_json, run_python
+from conftest import FAST_ARCHITECTURE, REPOSITORY_ROOT, TINY_BINDINGS, kill_worker_when, read_json, run_python
 from disentanglement_lib.config.unsupervised_study_v1 import sweep as dlib_sweep
 from evaluation import sweep
 from submission import cli, pipeline, train  # noqa: F401  (train registers the model configurables)
@@ -198,3 +198,56 @@ def test_tiny_sweep_runs_end_to_end_and_resumes_after_being_killed(tmp_path):
   again = run_python(["-m", "evaluation.sweep", str(sweep_file), "--output", str(output), "--points", "0-3"])
   assert again.returncode == 0, again.stderr
   assert "4 points, 0 completed, 4 already complete, 0 failed" in again.stdout
+
+
+# Two points: a short one, and a long one whose worker is killed once it has checkpointed past the short one's end.
+KILLED_SWEEP = f"""
+name = "killed"
+metrics = ["mig"]
+metric_bindings = ["mig.num_train = 100"]
+bindings = {json.dumps(TINY_BINDINGS + FAST_ARCHITECTURE)}
+
+[[grid]]
+datasets = ["dummy_data"]
+seeds = [0]
+
+[[grid.models]]
+gin = "gin_configs/beta_vae.gin"
+sweep = {{ "model.training_steps" = [6, 100000] }}
+"""
+
+
+def trained_past_step_6(log_path):
+  checkpoint = latest_checkpoint_step(os.path.join(log_path[:-len(".log")], "model", "tf_checkpoint"))
+  return checkpoint is not None and checkpoint > 6
+
+
+def latest_checkpoint_step(directory):
+  steps = [int(name[len("model.ckpt-"):-len(".index")]) for name in (os.listdir(directory) if os.path.isdir(
+      directory) else []) if name.startswith("model.ckpt-") and name.endswith(".index")]
+  return max(steps, default=None)
+
+
+def test_a_worker_killed_mid_point_fails_that_point_alone(tmp_path):
+  sweep_file = tmp_path / "killed.toml"
+  sweep_file.write_text(KILLED_SWEEP)
+  output = str(tmp_path / "out")
+  process = subprocess.Popen([sys.executable, "-m", "evaluation.sweep", str(sweep_file), "--output", output,
+                              "--workers", "2"], cwd=REPOSITORY_ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True,
+                             env=dict(os.environ, PYTHONPATH=REPOSITORY_ROOT, TF_CPP_MIN_LOG_LEVEL="2"))
+  try:
+    killed_log = kill_worker_when(process.pid, trained_past_step_6)
+    stdout, _ = process.communicate(timeout=600)
+  finally:
+    process.kill()  # if the long point was never seen (its worker exits once orphaned)
+    process.wait()
+  assert killed_log is not None, "no worker was seen training the long point"
+  killed, = [name for name in os.listdir(output) if os.path.join(output, name + ".log") == killed_log]
+  other, = {"0", "1"} - {killed}
+  assert process.returncode == 1 and "2 points, 1 completed, 0 already complete, 1 failed" in stdout, stdout
+  assert f"FAILED point {killed}" in stdout
+  assert "worker process died (exit code -9)" in read_json(os.path.join(output, killed + ".error.json"))["message"]
+  assert not os.path.exists(os.path.join(output, killed, "model", "results"))  # its training never counted as done
+  assert not os.path.exists(os.path.join(output, killed, "scores.json"))
+  assert "discrete_mig" in read_json(os.path.join(output, other, "scores.json"))["mig"]

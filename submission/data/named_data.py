@@ -153,6 +153,7 @@ def _dlib_dsprites(cls, indices=None):
   def make():
     dsprites.DSPRITES_PATH = os.path.join(data_root(), DSPRITES_FILE)
     dsprites.SCREAM_PATH = os.path.join(data_root(), SCREAM_FILE)
+    check_dsprites_file(dsprites.DSPRITES_PATH)  # dlib's loader would fail on a bad file with a KeyError
     return cls(indices) if indices is not None else cls()
   return make
 
@@ -194,6 +195,7 @@ def _check_scream_dsprites(paths):
 def _scream_dsprites():
   dsprites.DSPRITES_PATH = os.path.join(data_root(), DSPRITES_FILE)
   dsprites.SCREAM_PATH = os.path.join(data_root(), SCREAM_FILE)
+  check_dsprites_file(dsprites.DSPRITES_PATH)
   return loaders.ScreamDSprites([1, 2, 3, 4, 5], scream_path=dsprites.SCREAM_PATH)
 
 

@@ -1,0 +1,265 @@
+"""Bad input and faults on the main job (README, "What bad input gets"): one line and a non-zero exit, and nothing
+complete is ever lost — above all a complete run under an --overwrite that fails at any stage."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import (FAST_ARCHITECTURE, REPOSITORY_ROOT, assert_one_error_line, dlib_config, read_json,
+                      run_python)
+from evaluation import evaluate
+from submission import optimizers, pipeline, train
+from submission.data import dsprites_render, named_data
+from submission.errors import UserError
+
+GIN_FILE = os.path.join(REPOSITORY_ROOT, "gin_configs", "beta_vae.gin")
+MODEL_BINDINGS = FAST_ARCHITECTURE + ["model.batch_size = 8", "model.eval_steps = 1", "train_loop.log_every_steps = 1",
+                                      "train_loop.checkpoint_every_steps = 2"]
+TINY_RUN = dict(dataset="dummy_data", steps=2, metrics=["mig"], gin_bindings=MODEL_BINDINGS,
+                metric_bindings=["mig.num_train = 100"])
+
+
+def files_of(directory):
+  """{relative path: bytes} of every file under ``directory``, hidden ones included."""
+  found = {}
+  for root, _, names in os.walk(directory):
+    for name in names:
+      path = os.path.join(root, name)
+      with open(path, "rb") as f:
+        found[os.path.relpath(path, directory)] = f.read()
+  return found
+
+
+def siblings(directory):
+  """Everything next to ``directory`` but itself (an --overwrite's temporary or renamed-aside copies)."""
+  parent = os.path.dirname(directory)
+  return sorted(set(os.listdir(parent)) - {os.path.basename(directory)})
+
+
+@pytest.fixture(scope="module")
+def complete_run(tmp_path_factory):
+  """A complete tiny run (model, representation, one metric, scores, pictures) and its files."""
+  output = str(tmp_path_factory.mktemp("complete") / "run")
+  pipeline.run_pipeline(GIN_FILE, output, **TINY_RUN)
+  return output, files_of(output)
+
+
+@pytest.fixture
+def run_copy(complete_run, tmp_path):
+  """A private copy of the complete run, for tests that change it."""
+  copy = str(tmp_path / "run")
+  shutil.copytree(complete_run[0], copy)
+  return copy
+
+
+# --- 1. --overwrite never loses a complete run ------------------------------------------------------------------
+def full_disk(*args):
+  raise OSError(28, "No space left on device")
+
+
+FAILING_OVERWRITES = {  # changes to the run, the error, a fault injected into training
+    "model binding": (dict(gin_bindings=MODEL_BINDINGS + ["vae.betta = 3."]), "betta", None),
+    "metric binding": (dict(metric_bindings=["mig.num_trian = 200"]), "num_trian", None),
+    "training": (dict(steps=50), "No space left", full_disk),
+}
+
+
+@pytest.mark.parametrize("stage", sorted(FAILING_OVERWRITES))
+def test_an_overwrite_failing_at_any_stage_keeps_the_complete_run(stage, complete_run, capsys, monkeypatch):
+  output, files = complete_run
+  changes, message, fault = FAILING_OVERWRITES[stage]
+  if fault:
+    monkeypatch.setattr(train.TrainingLoop, "save", fault)  # at the first checkpoint, after two steps
+  with pytest.raises((UserError, OSError), match=message):
+    pipeline.run_pipeline(GIN_FILE, output, overwrite=True, **dict(TINY_RUN, **changes))
+  assert files_of(output) == files
+  assert siblings(output) == []
+  assert ("[train] step 2/50" in capsys.readouterr().out) == bool(fault)  # bad bindings: found before any step
+
+
+def new_checkpoints(directory):
+  """Checkpoints beyond the complete run's last one (step 2) anywhere under ``directory``."""
+  names = [name for _, _, files in os.walk(directory) for name in files]
+  return [name for name in names if name.startswith("model.ckpt-") and name.endswith(".index")
+          and int(name[len("model.ckpt-"):-len(".index")]) > 2]
+
+
+def test_an_overwrite_killed_during_training_keeps_the_complete_run(complete_run):
+  output, files = complete_run
+  command = [sys.executable, "-m", "submission.run_local", GIN_FILE, "--output", output, "--overwrite",
+             "--dataset", "dummy_data", "--steps", "100000", "--metrics", "mig", "--gin_bindings", *MODEL_BINDINGS]
+  process = subprocess.Popen(command, cwd=REPOSITORY_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env=dict(os.environ, PYTHONPATH=REPOSITORY_ROOT, TF_CPP_MIN_LOG_LEVEL="2"))
+  try:
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None and not new_checkpoints(os.path.dirname(output)):
+      time.sleep(0.2)
+    assert process.poll() is None and new_checkpoints(os.path.dirname(output)), "training did not start"
+  finally:
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+  assert files_of(output) == files
+  assert all(name.startswith(".run.partial-") for name in siblings(output))  # the killed new run, beside it
+
+
+def test_an_overwrite_that_succeeds_replaces_the_run(run_copy):
+  pipeline.run_pipeline(GIN_FILE, run_copy, overwrite=True, **dict(TINY_RUN, steps=3))
+  assert read_json(os.path.join(run_copy, "model", "results", "json", "train_results.json"))["global_step"] == 3
+  assert os.path.isfile(os.path.join(run_copy, "scores.json"))
+  assert siblings(run_copy) == []
+
+
+# --- 2. a learning rate given on --resume is the one training continues with ---------------------------------------
+def checkpoint_learning_rates(model_dir):
+  reader = tf.train.load_checkpoint(os.path.join(model_dir, "tf_checkpoint"))
+  return [float(reader.get_tensor(name)) for name in reader.get_variable_to_shape_map() if "learning_rate" in name]
+
+
+def test_a_learning_rate_changed_on_resume_is_used(tmp_path):
+  model_dir = str(tmp_path / "model")
+  config = [dlib_config("config/tests/methods/unsupervised/train_test.gin")]
+  common = FAST_ARCHITECTURE + ["model.batch_size = 4", "model.eval_steps = 1"]
+  train.train_with_gin(model_dir, gin_config_files=config, gin_bindings=common + ["model.training_steps = 2"])
+  assert checkpoint_learning_rates(model_dir) == [pytest.approx(0.001)]
+  train.train_with_gin(model_dir, gin_config_files=config, resume=True, gin_bindings=common + [
+      "model.training_steps = 4", "AdamOptimizer.learning_rate = 0.25"])
+  assert checkpoint_learning_rates(model_dir) == [0.25]
+
+
+# --- 3. --resume redoes a representation that is no longer complete -----------------------------------------------
+@pytest.mark.parametrize("removed", ["saved_model.pb", "variables"])
+def test_resume_redoes_a_broken_representation(removed, run_copy, capsys):
+  broken = os.path.join(run_copy, "postprocessed", "mean", "tfhub", removed)
+  (shutil.rmtree if os.path.isdir(broken) else os.remove)(broken)
+  pipeline.run_pipeline(GIN_FILE, run_copy, resume=True, **TINY_RUN)
+  assert os.path.exists(broken)
+  out = capsys.readouterr().out
+  assert "[postprocess]" in out and "[evaluate 1/1] mig ..." in out and "[train]" not in out
+
+
+# --- 4. every binding is checked before the first training step ---------------------------------------------------
+def test_a_bad_metric_binding_is_found_before_training(tmp_path, capsys):
+  output = str(tmp_path / "run")
+  with pytest.raises(UserError, match="num_trian"):
+    pipeline.run_pipeline(GIN_FILE, output, **dict(TINY_RUN, metric_bindings=["mig.num_trian = 200"]))
+  assert not os.path.exists(output) and "[train]" not in capsys.readouterr().out
+
+
+# --- 5. one line instead of a traceback ---------------------------------------------------------------------------
+def test_a_hyper_parameter_of_the_wrong_type_is_one_line_and_leaves_nothing(tmp_path):
+  model_dir = str(tmp_path / "m")
+  process = run_python(["-m", "submission.train", "--model_dir", model_dir, "--gin_config",
+                        dlib_config("config/tests/methods/unsupervised/train_test.gin"), "--gin_bindings",
+                        "model.eval_steps = 1", "vae.beta = 'x'"])
+  assert_one_error_line(process, "cannot be trained with this configuration", "Expected float32")
+  assert not os.path.exists(model_dir)  # so that a corrected rerun neither says "exists" nor refuses --resume
+
+
+def test_an_integer_learning_rate_means_the_float():
+  assert float(optimizers.adam_optimizer(learning_rate=30).learning_rate) == 30.
+  assert float(optimizers.gradient_descent_optimizer(learning_rate=1).learning_rate) == 1.
+
+
+def test_an_unwritable_data_directory_is_refused_before_rendering(tmp_path, monkeypatch):
+  (tmp_path / "file").write_text("")
+  monkeypatch.setenv("DISENTANGLEMENT_LIB_DATA", str(tmp_path / "file" / "data"))
+  monkeypatch.setattr(dsprites_render, "write_dsprites_npz", lambda *args: pytest.fail("rendered"))
+  with pytest.raises(UserError, match="DISENTANGLEMENT_LIB_DATA.*is a file"):
+    pipeline.ensure_dataset("dsprites_full")
+
+
+def test_a_dsprites_file_without_metadata_is_one_error(tmp_path, monkeypatch):
+  monkeypatch.setenv("DISENTANGLEMENT_LIB_DATA", str(tmp_path))
+  path = os.path.join(str(tmp_path), named_data.DSPRITES_FILE)
+  os.makedirs(os.path.dirname(path))
+  np.savez(path, imgs=np.zeros((4, 64, 64), np.uint8))
+  with pytest.raises(UserError, match="metadata"):
+    named_data.load("dsprites_full")
+
+
+@pytest.mark.parametrize("removed", ["saved_model.pb", "variables"])
+def test_evaluating_an_incomplete_saved_model_is_one_error(removed, tiny_trained_model, tmp_path):
+  representation_dir = str(tmp_path / "representation")
+  shutil.copytree(tiny_trained_model[1], representation_dir)
+  broken = os.path.join(representation_dir, "tfhub", removed)
+  (shutil.rmtree if os.path.isdir(broken) else os.remove)(broken)
+  with pytest.raises(UserError, match="incomplete"):
+    evaluate.evaluate_with_gin(representation_dir, str(tmp_path / "out"),
+                               gin_config_files=[dlib_config("config/unsupervised_study_v1/metric_configs/mig.gin")])
+  assert not os.path.exists(tmp_path / "out")
+
+
+# --- 5, 6 and 8: what the command line refuses before TensorFlow is imported ---------------------------------------
+REFUSED_WITHOUT_TENSORFLOW = {
+    "missing gin file": (["no_such.gin"], "no_such.gin does not exist"),
+    "negative steps": (["gin_configs/beta_vae.gin", "--steps", "-5"], "--steps must be at least 1"),
+    "no metrics": (["gin_configs/beta_vae.gin", "--metrics", ""], "--metrics names no metric"),
+    "unknown metric": (["gin_configs/beta_vae.gin", "--metrics", "mig,mgi"], "unknown metric 'mgi'"),
+    "zero time budget": (["gin_configs/beta_vae.gin", "--time_budget", "0"], "--time_budget must be a positive number"),
+    "output exists": (["gin_configs/beta_vae.gin", "--output", "{tmp}"], "already exists"),
+    "output in /proc": (["gin_configs/beta_vae.gin", "--output", "/proc/x/run"], "/proc is not writable"),
+    "output under a file": (["gin_configs/beta_vae.gin", "--output", "{tmp}/file/run"], "file is a file"),
+}
+
+
+def test_bad_arguments_are_answered_without_importing_tensorflow(tmp_path):
+  (tmp_path / "file").write_text("")
+  cases = {name: [a.replace("{tmp}", str(tmp_path)) for a in argv]
+           for name, (argv, _) in REFUSED_WITHOUT_TENSORFLOW.items()}
+  script = ("import contextlib, io, json, sys\nfrom submission import run_local\nanswers = {}\n"
+            "for name, argv in json.loads(sys.argv[1]).items():\n"
+            "  err = io.StringIO()\n"
+            "  with contextlib.redirect_stderr(err):\n"
+            "    try:\n      run_local.main(argv)\n    except SystemExit as e:\n      answers[name] = [e.code, err.getvalue()]\n"
+            "print(json.dumps({'answers': answers, 'tensorflow': 'tensorflow' in sys.modules}))")
+  process = run_python(["-c", script, json.dumps(cases)])
+  assert process.returncode == 0, process.stderr
+  result = json.loads(process.stdout)
+  assert result["tensorflow"] is False
+  for name, (_, fragment) in REFUSED_WITHOUT_TENSORFLOW.items():
+    code, stderr = result["answers"][name]
+    assert code == 2 and stderr.count("\n") == 1 and stderr.startswith("error: ") and fragment in stderr, (name, stderr)
+  assert os.listdir(tmp_path) == ["file"]
+
+
+def test_the_submission_time_budget_is_checked_and_a_too_short_one_warned_about():
+  short = run_python(["-m", "submission.aicrowd", "budget", "5", "0"])
+  assert short.returncode == 0 and short.stdout.strip() == "0.0"
+  assert "warning: SUBMISSION_TIME_BUDGET=5s leaves no training time" in short.stderr
+  assert_one_error_line(run_python(["-m", "submission.aicrowd", "budget", "abc", "0"]),
+                        "SUBMISSION_TIME_BUDGET must be a number of seconds, got 'abc'")
+  assert_one_error_line(run_python(["-m", "submission.aicrowd", "budget", "100", "0", "--reserve", "x"]),
+                        "SUBMISSION_EXPORT_RESERVE")
+
+
+# --- 7. what was made from a model goes the moment the model changes -----------------------------------------------
+def test_retraining_removes_the_old_scores_before_the_first_step(run_copy, monkeypatch):
+  monkeypatch.setattr(train.TrainingLoop, "save", full_disk)
+  with pytest.raises(OSError, match="No space left"):
+    pipeline.run_pipeline(GIN_FILE, run_copy, resume=True, **dict(TINY_RUN, steps=6))
+  assert sorted(os.listdir(run_copy)) == ["model"]
+
+
+def test_a_refused_resume_keeps_the_scores(run_copy):
+  with pytest.raises(UserError, match="another configuration"):
+    pipeline.run_pipeline(GIN_FILE, run_copy, resume=True,
+                          **dict(TINY_RUN, steps=3, gin_bindings=MODEL_BINDINGS + ["vae.beta = 9."]))
+  assert os.path.isfile(os.path.join(run_copy, "scores.json"))
+
+
+def test_a_failing_train_overwrite_keeps_the_old_model(run_copy):
+  model_dir = os.path.join(run_copy, "model")
+  files = files_of(model_dir)
+  with pytest.raises(UserError, match="cannot be trained with this configuration"):
+    train.train_with_gin(model_dir, overwrite=True, gin_config_files=[GIN_FILE], gin_bindings=MODEL_BINDINGS + [
+        "dataset.name = 'dummy_data'", "model.training_steps = 2", "vae.beta = 'x'"])
+  assert files_of(model_dir) == files
+  assert not [name for name in os.listdir(run_copy) if name.startswith(".model.")]  # no temporary left behind
