@@ -16,6 +16,8 @@ into a temporary directory that replaces ``--out`` only when every file is compl
                                dimension to the t-th point of a closed cycle that starts at the image's own code;
                                a bar under the grid shows the position in the cycle
     training_curves.png        each scalar the training loop logged (the loss terms), against the step
+    pictures.json              what the pictures show: the latent geometry (and its description), the number of
+                               traversed dimensions and the pruned ones (read by ``evaluation.report``)
 
 Images are pixel means: sigmoid of the decoder's logits, or tanh/2 + 1/2 when the model was trained with
 ``reconstruction_loss.activation = 'tanh'`` (read from train.gin), as dlib's ``visualize_model`` does.
@@ -58,7 +60,7 @@ from PIL import Image
 from submission import cli, losses
 from submission.data import named_data
 from submission.errors import UserError
-from submission.atomic import atomic_directory
+from submission.atomic import atomic_directory, write_json_atomically
 from submission.results import EXPORT_DIR, RESULTS_DIR, check_output_dir, gin_value
 from submission.train import CHECKPOINT_DIR
 
@@ -75,6 +77,7 @@ CURVE_PANEL_INCHES = (4., 3.)
 CURVE_DPI = 100
 NOT_LOSS_TERMS = ("steps_per_second",)
 DECODE_BATCH = 256
+PICTURES_RECORD = "pictures.json"
 
 
 # --- latent geometry and traversals (pure NumPy) ----------------------------------------------------------------
@@ -104,6 +107,12 @@ def describe_geometry(geometry, code_size):
   if geometry == TORUS:
     return f"torus of {code_size // 2} circles: each traversal rotates one circle"
   return f"Euclidean R^{code_size}: each traversal sets one coordinate to values in {list(GAUSSIAN_RANGE)}"
+
+
+def pruned_dimensions(prior_samples):
+  """Coordinates whose prior draws are all exactly 0: dimensions an L0 gate has closed (PVAE's gated prior is
+  N(0, m̂_j), so a closed gate m̂_j = 0 gives exact zeros; no ungated prior ever does)."""
+  return [int(j) for j in np.flatnonzero(np.all(np.asarray(prior_samples) == 0., axis=0))]
 
 
 def grid_positions(geometry, num_values):
@@ -350,7 +359,8 @@ def visualize(model_dir, output_dir=None, num_images=16, seed=0, num_traversal_i
   random_state = np.random.RandomState(seed)
   inputs = np.asarray(data.sample_observations(max(num_images, num_traversal_images), random_state), np.float32)
 
-  geometry = detect_geometry(model.prior(256, [seed, 1]), model.num_latent)
+  prior_draws = model.prior(256, [seed, 1])
+  geometry = detect_geometry(prior_draws, model.num_latent)
   print(f"[visualize] latent geometry: {describe_geometry(geometry, model.code_size)}", flush=True)
   tf.random.set_seed(seed)  # the reconstructions signature draws z ~ q(z|x) from TF's global generator
   pictures = {
@@ -378,7 +388,10 @@ def visualize(model_dir, output_dir=None, num_images=16, seed=0, num_traversal_i
     for name, image in pictures.items():
       save_png(image, os.path.join(temporary, name))
     save_gif(frames, os.path.join(temporary, "traversals.gif"), fps)
-    names = list(pictures) + ["traversals.gif"]
+    names = list(pictures) + ["traversals.gif", PICTURES_RECORD]
+    write_json_atomically(os.path.join(temporary, PICTURES_RECORD), {
+        "geometry": geometry, "geometry_description": describe_geometry(geometry, model.code_size),
+        "num_traversal_dimensions": len(dimensions), "pruned_dimensions": pruned_dimensions(prior_draws)})
     if series:
       plot_curves(series, os.path.join(temporary, "training_curves.png"))
       names.append("training_curves.png")

@@ -11,6 +11,7 @@
     metrics/mean/<metric>/results/  one per metric config
     visualizations/                 reconstructions, traversals (PNG, GIF), prior samples, training curves
     scores.json, scores.csv         the score table
+    report.html, reproduce.sh       the run's page (evaluation.report) and the command that made it
 
 Metrics are dlib's own ``unsupervised_study_v1`` metric configs, unchanged.
 """
@@ -27,7 +28,7 @@ import gin
 
 import submission.compat  # noqa: F401  (must precede dlib imports)
 from disentanglement_lib.utils import resources
-from evaluation import batch, evaluate, visualize
+from evaluation import batch, evaluate, report, visualize
 from submission import cli, postprocess, train
 from submission.atomic import atomic_file
 from submission.data import dsprites_render, named_data
@@ -42,7 +43,7 @@ ENVIRONMENT_HELP = """environment variables:
   CUDA_VISIBLE_DEVICES      which GPUs TensorFlow may use (training prints the device it uses)
 
 output: OUT/model, OUT/postprocessed/mean, OUT/metrics/mean/<metric>, OUT/visualizations,
-        OUT/scores.json and OUT/scores.csv (dlib's layout, see README)"""
+        OUT/scores.json and OUT/scores.csv (dlib's layout, see README), OUT/report.html (open it in a browser)"""
 
 
 def ensure_dataset(name):
@@ -112,6 +113,10 @@ def run_pipeline(gin_file, output_dir, dataset=None, steps=None, metrics=DEFAULT
   if not os.path.isdir(pictures_dir):
     visualize.visualize(model_dir, pictures_dir)
   print(f"pictures in {pictures_dir}: " + ", ".join(sorted(os.listdir(pictures_dir))))
+  command = report.run_local_command(gin_file, output_dir, {
+      "dataset": dataset, "steps": steps, "metrics": ",".join(metrics), "time_budget": time_budget,
+      "gin_bindings": list(gin_bindings), "metric_bindings": list(metric_bindings)})
+  print(f"report: {report.write_run_report(output_dir, command)}")
   return scores
 
 
