@@ -37,7 +37,7 @@ from submission.errors import UserError
 REPORT_FILE = "report.html"
 COMMAND_FILE = "reproduce.sh"
 PICTURES_DIR = "visualizations"
-PICTURES_RECORD = "pictures.json"  # evaluation.visualize.PICTURES_RECORD (imported lazily there: it loads TF)
+PICTURES_RECORD = "pictures.json"  # written by evaluation.visualize
 QUICK_PRESET = "quick"
 # Training settings shown beside the model's own hyper-parameters (train_config keys, scopes ignored).
 TRAINING_KEYS = ("model.training_steps", "model.batch_size", "model.random_seed", "encoder.num_latent",

@@ -89,10 +89,11 @@ def test_study_page_has_a_sortable_row_per_run_linking_to_its_page(study):
 
 def test_pruned_dimensions_are_the_exactly_zero_prior_columns_and_are_labelled(tmp_path):
   from evaluation import report, visualize  # pylint: disable=import-outside-toplevel
+  from submission import traversal  # pylint: disable=import-outside-toplevel
   draws = np.random.RandomState(0).normal(size=(50, 4)) * np.array([1., 0., 1., 0.])
   draws[3, 0] = 0.  # one zero draw of an open dimension does not make it pruned
-  assert visualize.pruned_dimensions(draws) == [1, 3]
-  assert visualize.pruned_dimensions(np.random.RandomState(1).normal(size=(50, 4))) == []
+  assert traversal.pruned_dimensions(draws) == [1, 3]
+  assert traversal.pruned_dimensions(np.random.RandomState(1).normal(size=(50, 4))) == []
   for j in range(4):
     visualize.save_png(np.full((4, 4, 1), 0.5), str(tmp_path / "traversals" / f"dim_{j:02d}.png"))
   figures = report.traversal_figures(str(tmp_path), {"geometry": "euclidean", "num_traversal_dimensions": 4,
