@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from submission import architectures, cli, export, losses, optimizers  # noqa: F401  (register configurables)
+from submission import summary_images
 from submission import models  # registers every model configurable; models.base.dtype_policy below
 from submission.data import named_data
 from submission.atomic import atomic_file
@@ -150,6 +151,7 @@ def train(model_dir, overwrite=False, model=gin.REQUIRED, training_steps=gin.REQ
         f"device {device}", flush=True)
 
   loop = TrainingLoop(model, model_dir, random_seed)
+  loop.images = summary_images.checkpoint_images(model, data, eval_seed)
   if not os.path.exists(os.path.join(model_dir, CHECKPOINT_DIR, CONFIGURATION_RECORD)):
     record_configuration(model_dir)  # once the model could be built: a bad config leaves no directory behind
   if resume:
@@ -186,6 +188,7 @@ class TrainingLoop:
     self.manager = tf.train.CheckpointManager(self.checkpoint, self.checkpoint_dir, max_to_keep=1,
                                               checkpoint_name="model.ckpt")
     self.writer = None
+    self.images = None  # summary_images.CheckpointImages, written at each checkpoint
     self.train_iteration = tf.function(self._train_iteration)
 
   def iteration(self):
@@ -223,13 +226,18 @@ class TrainingLoop:
   def save(self):
     self.check_finite()
     self.manager.save(checkpoint_number=self.global_step)
+    if self.images:
+      self.images.write(self.summary_writer(), int(self.global_step.numpy()))
+
+  def summary_writer(self):
+    if self.writer is None:
+      self.writer = tf.summary.create_file_writer(self.checkpoint_dir)
+    return self.writer
 
   def log(self, terms, rate, eta, total):
     step = int(self.global_step.numpy())
     values = {k: float(v) for k, v in terms.items()}
-    if self.writer is None:
-      self.writer = tf.summary.create_file_writer(self.checkpoint_dir)
-    with self.writer.as_default(step=step):
+    with self.summary_writer().as_default(step=step):
       for key, value in values.items():
         tf.summary.scalar(key, value)
       tf.summary.scalar("steps_per_second", rate)
