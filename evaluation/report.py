@@ -31,6 +31,7 @@ import shlex
 import sys
 
 from submission import cli, study
+from submission.job_estimate import QUICK_PRESET
 from submission.atomic import atomic_file
 from submission.errors import UserError
 
@@ -38,7 +39,6 @@ REPORT_FILE = "report.html"
 COMMAND_FILE = "reproduce.sh"
 PICTURES_DIR = "visualizations"
 PICTURES_RECORD = "pictures.json"  # written by evaluation.visualize
-QUICK_PRESET = "quick"
 # Training settings shown beside the model's own hyper-parameters (train_config keys, scopes ignored).
 TRAINING_KEYS = ("model.training_steps", "model.batch_size", "model.random_seed", "encoder.num_latent",
                  "encoder.encoder_fn", "decoder.decoder_fn", "reconstruction_loss.loss_fn",
@@ -330,7 +330,8 @@ def run_report_html(output_dir, provenance):
       f"<h1>{escape(name)} on {escape(dataset)}</h1><p>{escape(os.path.abspath(output_dir))} · {steps} training "
       f"steps</p>" + quick_banner(scores.get("preset"))
       + "<h2>Scores</h2>" + (table_html(["metric", "score", "value", "dlib config", "sample sizes"],
-                                        score_rows(metrics), sortable=True) if metrics else "<p>no metric evaluated</p>")
+                                        score_rows(metrics), sortable=True)
+                             if metrics else "<p>no metric evaluated</p>")
       + f"<h2>Model</h2><p><b>{escape(name)}</b> (<code>{escape(train_config.get('model.model', '?'))}</code>), "
       f"latent geometry: <span class=\"label\">{escape(record.get('geometry_description', 'unknown'))}</span></p>"
       + key_value_table(key_hyper_parameters(train_config))

@@ -25,11 +25,12 @@ import sys
 import time
 
 import gin
+import tensorflow as tf
 
 import submission.compat  # noqa: F401  (must precede dlib imports)
 from disentanglement_lib.utils import resources
 from evaluation import batch, evaluate, report, visualize
-from submission import cli, postprocess, train
+from submission import cli, job_estimate, postprocess, train
 from submission.atomic import atomic_file
 from submission.data import dsprites_render, named_data
 from submission.errors import UserError
@@ -60,8 +61,9 @@ def ensure_dataset(name):
 
 
 def run_pipeline(gin_file, output_dir, dataset=None, steps=None, metrics=DEFAULT_METRICS, resume=False,
-                 overwrite=False, time_budget=None, gin_bindings=(), metric_bindings=()):
-  """Runs every step not already complete; returns {metric: {key: value}}."""
+                 overwrite=False, time_budget=None, gin_bindings=(), metric_bindings=(), preset=None):
+  """Runs every step not already complete; returns {metric: {key: value}}. ``preset`` ('quick') marks the
+  scores and the report (the caller has applied the preset's settings)."""
   if not os.path.isfile(gin_file):
     raise UserError(f"gin config {gin_file} does not exist")
   configs = {metric: metric_config(metric) for metric in metrics}
@@ -83,12 +85,16 @@ def run_pipeline(gin_file, output_dir, dataset=None, steps=None, metrics=DEFAULT
     shutil.rmtree(output_dir)
   with cli.gin_config([gin_file], bindings):
     dataset_name, training_steps = named_data.dataset_name(), gin.query_parameter("model.training_steps")
+    batch_size = gin.query_parameter("model.batch_size")
     trained = training_complete(model_dir, training_steps)
     if trained:
       train.check_same_configuration(model_dir)
   if not trained:
     ensure_dataset(dataset_name)
-    train.train_with_gin(model_dir, gin_config_files=[gin_file], gin_bindings=bindings, resume=resume)
+    estimate = job_estimate.JobEstimate(configs, metric_bindings, batch_size,
+                                        bool(tf.config.list_physical_devices("GPU")))
+    train.train_with_gin(model_dir, gin_config_files=[gin_file], gin_bindings=bindings, resume=resume,
+                         on_log=estimate)
     for derived in (representation_dir, os.path.join(output_dir, "metrics"), pictures_dir):
       shutil.rmtree(derived, ignore_errors=True)  # made from an earlier state of the model
   if not os.path.isdir(representation_dir):
@@ -109,12 +115,13 @@ def run_pipeline(gin_file, output_dir, dataset=None, steps=None, metrics=DEFAULT
       print(f"[evaluate {index}/{len(configs)}] {metric} done in {time.time() - start:.0f}s", flush=True)
     with open(os.path.join(metric_dir, batch.RESULTS_FILE)) as f:
       scores[metric] = json.load(f)
-  write_score_table(output_dir, scores)
+  write_score_table(output_dir, scores, preset)
   if not os.path.isdir(pictures_dir):
     visualize.visualize(model_dir, pictures_dir)
   print(f"pictures in {pictures_dir}: " + ", ".join(sorted(os.listdir(pictures_dir))))
   command = report.run_local_command(gin_file, output_dir, {
-      "dataset": dataset, "steps": steps, "metrics": ",".join(metrics), "time_budget": time_budget,
+      "quick": preset == job_estimate.QUICK_PRESET, "dataset": dataset, "steps": steps, "metrics": ",".join(metrics),
+      "time_budget": time_budget,
       "gin_bindings": list(gin_bindings), "metric_bindings": list(metric_bindings)})
   print(f"report: {report.write_run_report(output_dir, command)}")
   return scores
@@ -129,10 +136,12 @@ def training_complete(model_dir, training_steps):
     return json.load(f).get("global_step", 0) >= training_steps
 
 
-def write_score_table(output_dir, scores):
+def write_score_table(output_dir, scores, preset=None):
+  """scores.json ({metric: {key: value}}, plus "preset": "quick" for a quick run), scores.csv and the table."""
   rows = [(metric, key, value) for metric, values in scores.items() for key, value in headline(metric, values).items()]
+  table = {metric: headline(metric, values) for metric, values in scores.items()}
   with atomic_file(os.path.join(output_dir, "scores.json")) as f:
-    json.dump({metric: headline(metric, values) for metric, values in scores.items()}, f, indent=2)
+    json.dump(dict(table, preset=preset) if preset else table, f, indent=2)
   with atomic_file(os.path.join(output_dir, "scores.csv")) as f:
     writer = csv.writer(f)
     writer.writerow(["metric", "score", "value"])
@@ -142,6 +151,8 @@ def write_score_table(output_dir, scores):
   print("-" * (width + 9))
   for metric, key, value in rows:
     print(f"{metric}.{key}".ljust(width) + f"  {value:.4f}")
+  if preset:
+    print(f"({preset} preset: not comparable to dlib-size scores)")
   print(f"\nscores written to {os.path.join(output_dir, 'scores.json')} and scores.csv")
 
 
@@ -158,6 +169,9 @@ def main(argv=None):
                       help="comma-separated dlib metric config names (default: %(default)s)")
   parser.add_argument("--resume", action="store_true", help="continue an interrupted run in the output directory")
   parser.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+  parser.add_argument("--quick", action="store_true",
+                      help=f"a first look on a CPU: {job_estimate.QUICK_STEPS} steps (unless --steps) and small "
+                      f"metric samples; scores marked quick")
   parser.add_argument("--time_budget", type=float, help="stop training after this many seconds, then export")
   parser.add_argument("--gin_bindings", nargs="+", action="append", default=[], help="extra model gin bindings")
   parser.add_argument("--metric_bindings", nargs="+", action="append", default=[],
@@ -165,10 +179,15 @@ def main(argv=None):
   args = parser.parse_args(argv)
   output = args.output or os.path.join("output", os.path.splitext(os.path.basename(args.gin_file))[0])
   metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
-  cli.main_guard(run_pipeline, args.gin_file, output, dataset=args.dataset, steps=args.steps, metrics=metrics,
+  steps, metric_bindings = args.steps, cli.flatten(args.metric_bindings)
+  if args.quick:
+    print(job_estimate.describe_quick(), flush=True)
+    steps = job_estimate.QUICK_STEPS if steps is None else steps
+    metric_bindings = list(job_estimate.QUICK_METRIC_BINDINGS) + metric_bindings  # the user's come later: they win
+  cli.main_guard(run_pipeline, args.gin_file, output, dataset=args.dataset, steps=steps, metrics=metrics,
                  resume=args.resume, overwrite=args.overwrite, time_budget=args.time_budget,
-                 gin_bindings=cli.gin_bindings(args),
-                 metric_bindings=cli.flatten(args.metric_bindings))
+                 gin_bindings=cli.gin_bindings(args), metric_bindings=metric_bindings,
+                 preset=job_estimate.QUICK_PRESET if args.quick else None)
 
 
 if __name__ == "__main__":

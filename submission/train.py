@@ -120,16 +120,17 @@ def configure_devices():
   return f"GPU ({', '.join(g.name for g in gpus)})" if gpus else "CPU"
 
 
-def train_with_gin(model_dir, overwrite=False, gin_config_files=None, gin_bindings=None, resume=False):
+def train_with_gin(model_dir, overwrite=False, gin_config_files=None, gin_bindings=None, resume=False, on_log=None):
   """Parses the gin config, trains, exports and writes results; the gin config is cleared afterwards."""
   with cli.gin_config(gin_config_files, gin_bindings):
-    return train(model_dir, overwrite, resume=resume)
+    return train(model_dir, overwrite, resume=resume, on_log=on_log)
 
 
-@gin.configurable("model", denylist=["model_dir", "overwrite", "resume"])
+@gin.configurable("model", denylist=["model_dir", "overwrite", "resume", "on_log"])
 def train(model_dir, overwrite=False, model=gin.REQUIRED, training_steps=gin.REQUIRED, random_seed=gin.REQUIRED,
-          batch_size=gin.REQUIRED, eval_steps=1000, name="", model_num=None, resume=False):
-  """dlib's ``model`` configurable. ``name`` and ``model_num`` are only recorded, as in dlib."""
+          batch_size=gin.REQUIRED, eval_steps=1000, name="", model_num=None, resume=False, on_log=None):
+  """dlib's ``model`` configurable. ``name`` and ``model_num`` are only recorded, as in dlib. ``on_log(step,
+  steps_per_second, training_steps)`` is called at each logged step (the pipeline's time estimate)."""
   del name, model_num
   start = time.time()
   device = configure_devices()
@@ -152,6 +153,7 @@ def train(model_dir, overwrite=False, model=gin.REQUIRED, training_steps=gin.REQ
 
   loop = TrainingLoop(model, model_dir, random_seed)
   loop.images = summary_images.checkpoint_images(model, data, eval_seed)
+  loop.on_log = on_log
   if not os.path.exists(os.path.join(model_dir, CHECKPOINT_DIR, CONFIGURATION_RECORD)):
     record_configuration(model_dir)  # once the model could be built: a bad config leaves no directory behind
   if resume:
@@ -189,6 +191,7 @@ class TrainingLoop:
                                               checkpoint_name="model.ckpt")
     self.writer = None
     self.images = None  # summary_images.CheckpointImages, written at each checkpoint
+    self.on_log = None
     self.train_iteration = tf.function(self._train_iteration)
 
   def iteration(self):
@@ -243,6 +246,8 @@ class TrainingLoop:
       tf.summary.scalar("steps_per_second", rate)
     print(f"[train] step {step}/{total} ({100. * step / total:.1f}%) {rate:.1f} steps/s "
           f"ETA {cli.format_duration(eta)} | {format_terms(values)}", flush=True)
+    if self.on_log:
+      self.on_log(step, rate, total)
 
   def run(self, stream, training_steps, settings, start):
     """Trains until ``training_steps``; checkpoints every N steps and at the end; honours a time budget."""
