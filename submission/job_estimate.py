@@ -22,8 +22,8 @@ QUICK_METRIC_BINDINGS = (
 ENCODED_PER_TRAINED_IMAGE = 10.  # encoding vs training throughput, per image (see the module docstring)
 
 
-def describe_quick():
-  return (f"[quick] preset for a first look: {QUICK_STEPS} training steps and small metric samples "
+def describe_quick(steps=QUICK_STEPS):
+  return (f"[quick] preset for a first look: {steps} training steps and small metric samples "
           f"({', '.join(QUICK_METRIC_BINDINGS)}); scores are marked \"quick\" and are not comparable to dlib-size "
           f"scores")
 

@@ -181,8 +181,8 @@ def main(argv=None):
   metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
   steps, metric_bindings = args.steps, cli.flatten(args.metric_bindings)
   if args.quick:
-    print(job_estimate.describe_quick(), flush=True)
     steps = job_estimate.QUICK_STEPS if steps is None else steps
+    print(job_estimate.describe_quick(steps), flush=True)
     metric_bindings = list(job_estimate.QUICK_METRIC_BINDINGS) + metric_bindings  # the user's come later: they win
   cli.main_guard(run_pipeline, args.gin_file, output, dataset=args.dataset, steps=steps, metrics=metrics,
                  resume=args.resume, overwrite=args.overwrite, time_budget=args.time_budget,

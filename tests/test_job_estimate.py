@@ -54,7 +54,8 @@ def test_quick_flag_applies_the_preset_and_marks_the_run(monkeypatch, capsys):
   assert [c["steps"] for c in calls] == [job_estimate.QUICK_STEPS, 10, None]
   assert calls[0]["metric_bindings"] == list(job_estimate.QUICK_METRIC_BINDINGS) + ["mig.num_train = 50"]
   assert [c["preset"] for c in calls] == ["quick", "quick", None] and calls[2]["metric_bindings"] == []
-  assert capsys.readouterr().out.count("[quick] preset for a first look") == 2
+  out = capsys.readouterr().out
+  assert out.count("[quick] preset for a first look") == 2 and "look: 10 training steps" in out
 
 
 def test_quick_scores_are_marked_in_scores_json_and_the_report(tmp_path):
