@@ -250,11 +250,11 @@ def quick_banner(preset):
 def score_rows(metrics):
   rows = []
   for metric, results, config in metrics:
-    sizes = ", ".join(f"{unscoped(k)} = {v}" for k, v in sample_sizes(config).items())
+    sizes = "<br>".join(escape(f"{unscoped(k)} = {v}") for k, v in sample_sizes(config).items())
     for key, value in study.headline(metric, results).items():
       rows.append([f"<td>{escape(metric)}</td>", f"<td>{escape(key)}</td>", number_cell(value),
-                   f"<td><code>{escape(os.path.join(study.METRIC_CONFIG_DIR, metric + '.gin'))}</code></td>",
-                   f"<td>{escape(sizes)}</td>"])
+                   f"<td><code>{escape(metric + '.gin')}</code></td>",
+                   f"<td>{sizes}</td>"])
   return rows
 
 
@@ -329,8 +329,9 @@ def run_report_html(output_dir, provenance):
   body = (
       f"<h1>{escape(name)} on {escape(dataset)}</h1><p>{escape(os.path.abspath(output_dir))} · {steps} training "
       f"steps</p>" + quick_banner(scores.get("preset"))
-      + "<h2>Scores</h2>" + (table_html(["metric", "score", "value", "dlib config", "sample sizes"],
-                                        score_rows(metrics), sortable=True)
+      + "<h2>Scores</h2>" + (f"<p>dlib configs from <code>{study.METRIC_CONFIG_DIR}/</code></p>"
+                             + table_html(["metric", "score", "value", "dlib config", "sample sizes"],
+                                          score_rows(metrics), sortable=True)
                              if metrics else "<p>no metric evaluated</p>")
       + f"<h2>Model</h2><p><b>{escape(name)}</b> (<code>{escape(train_config.get('model.model', '?'))}</code>), "
       f"latent geometry: <span class=\"label\">{escape(record.get('geometry_description', 'unknown'))}</span></p>"
@@ -370,7 +371,8 @@ def write_run_report(output_dir, command=None):
 
 # --- the study page ----------------------------------------------------------------------------------------------
 def study_rows(records, scores, directory):
-  """One row per run (model directory): its identity, a link to its own page, and each headline score."""
+  """One row per run (model directory): its identity, a link to its own page, its preset ('quick' runs are not
+  comparable to dlib-size ones), and each headline score."""
   runs = {}
   for record in records:
     runs.setdefault(record["model_dir"], []).append(record)
@@ -381,7 +383,9 @@ def study_rows(records, scores, directory):
     relative = os.path.relpath(model_dir, directory)
     link = (f'<td><a href="{escape(os.path.relpath(report, directory))}">{escape(relative)}</a></td>'
             if os.path.isfile(report) else f"<td>{escape(relative)}</td>")
+    preset = read_json(os.path.join(model_dir, "scores.json"), {}).get("preset")  # 'quick': not dlib-size
     cells = [link] + [number_cell(first.get(key)) for key in ("model", "dataset", "seed", "model_num")]
+    cells.append(number_cell(preset or ""))
     for metric, column in scores:
       values = [r.get(column) for r in pairs if r["metric"] == metric and r.get(column) is not None]
       cells.append(number_cell(values[0] if values else None))
@@ -392,7 +396,7 @@ def study_rows(records, scores, directory):
 def write_study_report(directory, records, scores, plot_path):
   """``DIR/report.html``: the sortable table of every run × headline score ([(metric, column)] ``scores``) and
   the violin plots."""
-  header = ["run", "model", "dataset", "seed", "model_num"] + [f"{m}: {c.split('.', 1)[1]}" for m, c in scores]
+  header = ["run", "model", "dataset", "seed", "model_num", "preset"] + [f"{m}: {c.split('.', 1)[1]}" for m, c in scores]
   body = (f"<h1>Study: {escape(os.path.abspath(directory))}</h1><p>{len(records)} evaluations. Click a column "
           f"header to sort; each run links to its own report.</p>"
           + table_html(header, study_rows(records, scores, directory), sortable=True)

@@ -20,7 +20,8 @@ SCREENSHOT_DIR_ENV = "REPORT_SCREENSHOT_DIR"  # where the browser test leaves it
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-  """A study directory with two tiny ΔVAE runs of the pipeline (the second a copy of the first, renumbered)."""
+  """A study directory with two tiny ΔVAE runs of the pipeline (the second a copy of the first, renumbered and
+  marked as a quick run)."""
   from submission import pipeline  # pylint: disable=import-outside-toplevel
   root = tmp_path_factory.mktemp("study")
   first = str(root / "0")
@@ -34,6 +35,9 @@ def study(tmp_path_factory):
     with open(path, "w") as f:
       json.dump(row, f)
   os.remove(os.path.join(second, "report.html"))  # a run without a page: its row has no link
+  scores = read_json(os.path.join(second, "scores.json"))
+  with open(os.path.join(second, "scores.json"), "w") as f:
+    json.dump(dict(scores, preset="quick"), f)
   return str(root), first
 
 
@@ -44,7 +48,8 @@ def test_pipeline_writes_the_run_page_with_scores_model_data_pictures_times_and_
   for metric, values in scores.items():
     for key, value in values.items():
       assert f"<td>{key}</td><td class=\"number\">{value:.4f}</td>" in text
-    assert f"config/unsupervised_study_v1/metric_configs/{metric}.gin" in text
+    assert f"<td><code>{metric}.gin</code></td>" in text
+  assert "dlib configs from <code>config/unsupervised_study_v1/metric_configs/</code>" in text
   assert "mig.num_train = 100" in text                                # the sample sizes the scores came from
   assert "deltavae.beta" in text and "hypersphere.log_t_max" in text  # the model's and its latent space's
   assert "hypersphere S^4 in R^5" in text                             # the geometry the traversals follow
@@ -82,6 +87,8 @@ def test_study_page_has_a_sortable_row_per_run_linking_to_its_page(study):
   assert written["report"] == os.path.join(root, "report.html")
   assert '<table class="sortable">' in text and "<th>mig: discrete_mig</th>" in text
   assert '<td><a href="0/report.html">0</a></td>' in text and "<td>1</td>" in text  # run 1 has no page
+  rows = text.split("<tbody>")[1].split("</tr>")
+  assert "<td>quick</td>" in rows[1] and "<td>quick</td>" not in rows[0]  # run 1 is marked as a quick run
   mig = read_json(os.path.join(run, "scores.json"))["mig"]["discrete_mig"]
   assert text.count(f'<td class="number">{mig:.4f}</td>') == 2
   assert text.count('src="data:image/png;base64,') == 1  # the violin plots
