@@ -86,6 +86,13 @@ def read_json(path, default=None):
     return json.load(f)
 
 
+def read_text(path, default=None):
+  if not os.path.isfile(path):
+    return default
+  with open(path) as f:
+    return f.read()
+
+
 def results_json(step_dir, name):
   return read_json(os.path.join(step_dir, "results", "json", name), {})
 
@@ -321,10 +328,8 @@ def run_report_html(output_dir, provenance):
   metrics = metric_runs(output_dir)
   name, dataset = model_name(train_config), str(train_config.get("dataset.name", "?")).strip("'\"")
   record = read_json(os.path.join(output_dir, PICTURES_DIR, PICTURES_RECORD), {})
-  command_path = os.path.join(output_dir, COMMAND_FILE)
-  command = open(command_path).read().strip() if os.path.isfile(command_path) else None
-  train_gin = os.path.join(train_dir, "results", "gin", "train.gin")
-  gin_text = open(train_gin).read() if os.path.isfile(train_gin) else "(no train.gin)"
+  command = read_text(os.path.join(output_dir, COMMAND_FILE))
+  gin_text = read_text(os.path.join(train_dir, "results", "gin", "train.gin"), "(no train.gin)")
   steps = train_results.get("global_step", "?")
   body = (
       f"<h1>{escape(name)} on {escape(dataset)}</h1><p>{escape(os.path.abspath(output_dir))} · {steps} training "
@@ -343,7 +348,7 @@ def run_report_html(output_dir, provenance):
       + pictures_html(os.path.join(output_dir, PICTURES_DIR))
       + "<h2>Wall time per stage</h2>" + table_html(["stage", "wall time"], wall_time_rows(output_dir, metrics))
       + "<h2>Reproduce</h2>"
-      + (f"<p>The command that made this run:</p><pre>{escape(command)}</pre>" if command else "")
+      + (f"<p>The command that made this run:</p><pre>{escape(command.strip())}</pre>" if command else "")
       + "<p>Each stage from its recorded gin file (NEW: a new output directory):</p><pre>"
       + escape("\n".join(reproduce_commands(output_dir, [m for m, _, _ in metrics]))) + "</pre>")
   return page(f"{name} on {dataset}", body)
@@ -355,8 +360,11 @@ def write_run_report(output_dir, command=None):
   if not os.path.isdir(os.path.join(output_dir, "model", "results")):
     raise UserError(f"{output_dir} holds no trained model (model/results): not a run of submission.pipeline")
   if command:
-    with atomic_file(os.path.join(output_dir, COMMAND_FILE)) as f:
-      f.write(f"#!/bin/sh\n# Reproduces this run (written by submission.pipeline).\n{command}\n")
+    script = os.path.join(output_dir, COMMAND_FILE)
+    with atomic_file(script) as f:
+      f.write(f"#!/bin/sh\n# Reproduces this run, from the repository root (written by submission.pipeline).\n"
+              f"{command}\n")
+      os.chmod(f.name, 0o755)
   pictures_dir = os.path.join(output_dir, PICTURES_DIR)
   if not os.path.isdir(pictures_dir):
     from evaluation import visualize  # pylint: disable=import-outside-toplevel  (imports TensorFlow)
@@ -396,7 +404,8 @@ def study_rows(records, scores, directory):
 def write_study_report(directory, records, scores, plot_path):
   """``DIR/report.html``: the sortable table of every run × headline score ([(metric, column)] ``scores``) and
   the violin plots."""
-  header = ["run", "model", "dataset", "seed", "model_num", "preset"] + [f"{m}: {c.split('.', 1)[1]}" for m, c in scores]
+  header = ["run", "model", "dataset", "seed", "model_num", "preset"]
+  header += [f"{metric}: {column.split('.', 1)[1]}" for metric, column in scores]
   body = (f"<h1>Study: {escape(os.path.abspath(directory))}</h1><p>{len(records)} evaluations. Click a column "
           f"header to sort; each run links to its own report.</p>"
           + table_html(header, study_rows(records, scores, directory), sortable=True)

@@ -56,6 +56,7 @@ def test_pipeline_writes_the_run_page_with_scores_model_data_pictures_times_and_
   assert "dlib&#x27;s DummyData" in text
   for stage in ("train", "postprocess (mean)", "evaluate mig", "evaluate sap_score", "total"):
     assert f"<td>{stage}</td>" in text or f"<td><b>{stage}</b></td>" in text
+  assert os.access(os.path.join(run, "reproduce.sh"), os.X_OK)
   command = open(os.path.join(run, "reproduce.sh")).read().splitlines()[-1]
   words = shlex.split(command)
   assert words[:4] == ["./run_local.sh", os.path.join(REPOSITORY_ROOT, "gin_configs", "deltavae.gin"), "--output", run]
