@@ -12,6 +12,8 @@ Writes (PREFIX defaults to ``DIR/aggregated_results``):
                   and every ``evaluation_results.*`` score (empty where a metric does not report it).
     PREFIX.png    score distributions per model and metric, as the figures of Locatello et al. 2019: one
                   column per headline score, one row per data set, a violin per model with its runs as dots.
+    DIR/report.html  the study page (``evaluation.report``): a sortable table of every run's headline scores
+                  and the violin plots; each run links to its own ``report.html``.
 """
 
 import glob
@@ -19,6 +21,7 @@ import json
 import os
 import sys
 
+from evaluation import report
 from submission import cli, study
 from submission.atomic import atomic_path
 from submission.errors import UserError
@@ -161,9 +164,11 @@ def aggregate(directory, output=None):
   with atomic_path(prefix + ".csv") as temporary:
     pd.DataFrame(records, columns=columns).to_csv(temporary, index=False)
   plot(records, prefix + ".png")
+  page = report.write_study_report(directory, records, headline_scores(records), prefix + ".png")
   print(f"[aggregate] {len(rows)} evaluations ({len({r['path'] for r in records})} pairs) → {prefix}.json, "
-        f"{prefix}.csv, {prefix}.png")
-  return {"json": prefix + ".json", "csv": prefix + ".csv", "png": prefix + ".png", "rows": len(rows)}
+        f"{prefix}.csv, {prefix}.png, {page}")
+  return {"json": prefix + ".json", "csv": prefix + ".csv", "png": prefix + ".png", "report": page,
+          "rows": len(rows)}
 
 
 def main(argv=None):

@@ -10,6 +10,7 @@ Layout under the output directory, as dlib's
     metrics/mean/<metric>/results/  one per metric config
     visualizations/                 reconstructions, traversals (PNG, GIF), prior samples, training curves
     scores.json, scores.csv         the score table
+    report.html, reproduce.sh       the run's page (evaluation.report) and the command that made it
 
 Metrics are dlib's own ``unsupervised_study_v1`` metric configs, unchanged.
 """
@@ -20,11 +21,12 @@ import os
 import shutil
 
 import gin
+import tensorflow as tf
 
 import submission.compat  # noqa: F401  (must precede dlib imports)
 from disentanglement_lib.utils import resources
-from evaluation import batch, visualize, workers
-from submission import cli, postprocess, provenance, study, train
+from evaluation import batch, report, visualize, workers
+from submission import cli, job_estimate, postprocess, provenance, study, train
 from submission.atomic import atomic_directory, atomic_file
 from submission.data import dsprites_render, named_data
 from submission.errors import UserError
@@ -49,15 +51,16 @@ def ensure_dataset(name):
 
 def run_pipeline(gin_file, output_dir, dataset=None, steps=None, metrics=DEFAULT_METRICS, resume=False,
                  overwrite=False, time_budget=None, gin_bindings=(), metric_bindings=(),
-                 metric_workers=DEFAULT_METRIC_WORKERS):
-  """Runs every step not already complete; returns {metric: {key: value}}."""
+                 metric_workers=DEFAULT_METRIC_WORKERS, preset=None):
+  """Runs every step not already complete; returns {metric: {key: value}}. ``preset`` ('quick') marks the
+  scores and the report (the caller has applied the preset's settings)."""
   check_run(gin_file, output_dir, steps, metrics, resume, overwrite, time_budget, metric_workers)
   if overwrite and os.path.exists(output_dir):
     # The complete old run stays in place until the new one is: the new run is made beside it, then renamed over it.
     with atomic_directory(output_dir) as new_output_dir:
       scores = run_pipeline(gin_file, new_output_dir, dataset, steps, metrics, time_budget=time_budget,
                             gin_bindings=gin_bindings, metric_bindings=metric_bindings,
-                            metric_workers=metric_workers)
+                            metric_workers=metric_workers, preset=preset)
     print(f"[overwrite] the new run replaced {output_dir} (the paths above are its temporary name)", flush=True)
     return scores
   configs = {metric: metric_config(metric) for metric in metrics}
@@ -76,12 +79,16 @@ def run_pipeline(gin_file, output_dir, dataset=None, steps=None, metrics=DEFAULT
   pictures_dir = os.path.join(output_dir, "visualizations")
   with cli.gin_config([gin_file], bindings):
     dataset_name, training_steps = named_data.dataset_name(), gin.query_parameter("model.training_steps")
+    batch_size = gin.query_parameter("model.batch_size")
     trained = training_complete(model_dir, training_steps)
     train.check_same_configuration(model_dir)
   if not trained:
     ensure_dataset(dataset_name)
     remove_outputs(output_dir, MODEL_OUTPUTS)  # made from the model that training is about to change
-    train.train_with_gin(model_dir, gin_config_files=[gin_file], gin_bindings=bindings, resume=resume)
+    estimate = job_estimate.JobEstimate(configs, metric_bindings, batch_size,
+                                        bool(tf.config.list_physical_devices("GPU")))
+    train.train_with_gin(model_dir, gin_config_files=[gin_file], gin_bindings=bindings, resume=resume,
+                         on_log=estimate)
     provenance.record(output_dir, dataset_name)
   if not representation_complete(representation_dir):
     remove_outputs(output_dir, REPRESENTATION_OUTPUTS)
@@ -90,10 +97,15 @@ def run_pipeline(gin_file, output_dir, dataset=None, steps=None, metrics=DEFAULT
         POSTPROCESS_CONFIG)])
 
   scores = evaluate_metrics(representation_dir, output_dir, configs, metric_bindings, comparer, metric_workers)
-  write_score_table(output_dir, scores)
+  write_score_table(output_dir, scores, preset)
   if not os.path.isdir(pictures_dir):
     visualize.visualize(model_dir, pictures_dir)
   print(f"pictures in {pictures_dir}: " + ", ".join(sorted(os.listdir(pictures_dir))))
+  command = report.run_local_command(gin_file, output_dir, {
+      "quick": preset == job_estimate.QUICK_PRESET, "dataset": dataset, "steps": steps, "metrics": ",".join(metrics),
+      "time_budget": time_budget,
+      "gin_bindings": list(gin_bindings), "metric_bindings": list(metric_bindings)})
+  print(f"report: {report.write_run_report(output_dir, command)}")
   return scores
 
 
@@ -121,8 +133,8 @@ def read_results(metric_dir):
 
 
 # What is made from the trained model, and the part of it made from its representation.
-MODEL_OUTPUTS = ("postprocessed", "metrics", "visualizations", "scores.json", "scores.csv")
-REPRESENTATION_OUTPUTS = ("postprocessed", "metrics", "scores.json", "scores.csv")
+MODEL_OUTPUTS = ("postprocessed", "metrics", "visualizations", "scores.json", "scores.csv", "report.html")
+REPRESENTATION_OUTPUTS = ("postprocessed", "metrics", "scores.json", "scores.csv", "report.html")
 
 
 def remove_outputs(output_dir, names):
@@ -148,10 +160,12 @@ def training_complete(model_dir, training_steps):
     return json.load(f).get("global_step", 0) >= training_steps
 
 
-def write_score_table(output_dir, scores):
+def write_score_table(output_dir, scores, preset=None):
+  """scores.json ({metric: {key: value}}, plus "preset": "quick" for a quick run), scores.csv and the table."""
   rows = [(metric, key, value) for metric, values in scores.items() for key, value in headline(metric, values).items()]
+  table = {metric: headline(metric, values) for metric, values in scores.items()}
   with atomic_file(os.path.join(output_dir, "scores.json")) as f:
-    json.dump({metric: headline(metric, values) for metric, values in scores.items()}, f, indent=2)
+    json.dump(dict(table, preset=preset) if preset else table, f, indent=2)
   with atomic_file(os.path.join(output_dir, "scores.csv")) as f:
     writer = csv.writer(f)
     writer.writerow(["metric", "score", "value"])
@@ -161,4 +175,6 @@ def write_score_table(output_dir, scores):
   print("-" * (width + 9))
   for metric, key, value in rows:
     print(f"{metric}.{key}".ljust(width) + f"  {value:.4f}")
+  if preset:
+    print(f"({preset} preset: not comparable to dlib-size scores)")
   print(f"\nscores written to {os.path.join(output_dir, 'scores.json')} and scores.csv")

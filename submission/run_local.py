@@ -4,7 +4,7 @@
     python -m submission.run_local GIN_FILE [--dataset NAME] [--steps N] [--output DIR] [--metrics LIST]
                                             [--resume] [--overwrite] [--time_budget S] [--gin_bindings B ...]
                                             [--metric_bindings B ...] [--no_representation_cache]
-                                            [--metric_workers N]
+                                            [--metric_workers N] [--quick]
 
 Importing TensorFlow costs 10-15 s; checking the gin file, the numbers, the metric names and the output directory
 first answers a typo in about a second.
@@ -16,7 +16,7 @@ import sys
 import tempfile
 
 from evaluation import workers
-from submission import cli
+from submission import cli, job_estimate
 from submission.errors import UserError
 from submission.study import DEFAULT_METRICS, metric_config
 
@@ -31,7 +31,7 @@ ENVIRONMENT_HELP = """environment variables:
   CUDA_VISIBLE_DEVICES      which GPUs TensorFlow may use (training prints the device it uses)
 
 output: OUT/model, OUT/postprocessed/mean, OUT/metrics/mean/<metric>, OUT/visualizations,
-        OUT/scores.json and OUT/scores.csv (dlib's layout, see README)"""
+        OUT/scores.json and OUT/scores.csv (dlib's layout, see README), OUT/report.html (open it in a browser)"""
 
 
 def check_run(gin_file, output_dir, steps, metrics, resume, overwrite, time_budget, metric_workers=1):
@@ -82,6 +82,9 @@ def main(argv=None):
                       help="comma-separated dlib metric config names (default: %(default)s)")
   parser.add_argument("--resume", action="store_true", help="continue an interrupted run in the output directory")
   parser.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+  parser.add_argument("--quick", action="store_true",
+                      help=f"a first look on a CPU: {job_estimate.QUICK_STEPS} steps (unless --steps) and small "
+                      f"metric samples; scores marked quick")
   parser.add_argument("--time_budget", type=float, help="stop training after this many seconds, then export")
   parser.add_argument("--gin_bindings", nargs="+", action="append", default=[], help="extra model gin bindings")
   cli.add_metric_bindings_arguments(parser)
@@ -90,11 +93,17 @@ def main(argv=None):
   args = parser.parse_args(argv)
   output = args.output or os.path.join("output", os.path.splitext(os.path.basename(args.gin_file))[0])
   metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
-  run = dict(dataset=args.dataset, steps=args.steps, metrics=metrics, resume=args.resume, overwrite=args.overwrite,
-             time_budget=args.time_budget, gin_bindings=cli.gin_bindings(args),
-             metric_bindings=cli.metric_bindings(args), metric_workers=args.metric_workers)
-  cli.main_guard(check_run, args.gin_file, output, args.steps, metrics, args.resume, args.overwrite,
+  steps, metric_bindings = args.steps, cli.metric_bindings(args)
+  if args.quick:
+    steps = job_estimate.QUICK_STEPS if steps is None else steps
+    metric_bindings = list(job_estimate.QUICK_METRIC_BINDINGS) + metric_bindings  # the user's come later: they win
+  run = dict(dataset=args.dataset, steps=steps, metrics=metrics, resume=args.resume, overwrite=args.overwrite,
+             time_budget=args.time_budget, gin_bindings=cli.gin_bindings(args), metric_bindings=metric_bindings,
+             metric_workers=args.metric_workers, preset=job_estimate.QUICK_PRESET if args.quick else None)
+  cli.main_guard(check_run, args.gin_file, output, steps, metrics, args.resume, args.overwrite,
                  args.time_budget, args.metric_workers)
+  if args.quick:
+    print(job_estimate.describe_quick(steps), flush=True)
   from submission import pipeline  # pylint: disable=import-outside-toplevel  (TensorFlow: only once checked)
   cli.main_guard(pipeline.run_pipeline, args.gin_file, output, **run)
 

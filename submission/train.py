@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from submission import architectures, cli, export, losses, optimizers  # noqa: F401  (register configurables)
+from submission import summary_images
 from submission import models  # registers every model configurable; models.base.dtype_policy below
 from submission.data import named_data
 from submission.atomic import atomic_directory, atomic_file
@@ -118,16 +119,17 @@ def configure_devices():
   return f"GPU ({', '.join(g.name for g in gpus)})" if gpus else "CPU"
 
 
-def train_with_gin(model_dir, overwrite=False, gin_config_files=None, gin_bindings=None, resume=False):
+def train_with_gin(model_dir, overwrite=False, gin_config_files=None, gin_bindings=None, resume=False, on_log=None):
   """Parses the gin config, trains, exports and writes results; the gin config is cleared afterwards."""
   with cli.gin_config(gin_config_files, gin_bindings):
-    return train(model_dir, overwrite, resume=resume)
+    return train(model_dir, overwrite, resume=resume, on_log=on_log)
 
 
-@gin.configurable("model", denylist=["model_dir", "overwrite", "resume"])
+@gin.configurable("model", denylist=["model_dir", "overwrite", "resume", "on_log"])
 def train(model_dir, overwrite=False, model=gin.REQUIRED, training_steps=gin.REQUIRED, random_seed=gin.REQUIRED,
-          batch_size=gin.REQUIRED, eval_steps=1000, name="", model_num=None, resume=False):
-  """dlib's ``model`` configurable. ``name`` and ``model_num`` are only recorded, as in dlib."""
+          batch_size=gin.REQUIRED, eval_steps=1000, name="", model_num=None, resume=False, on_log=None):
+  """dlib's ``model`` configurable. ``name`` and ``model_num`` are only recorded, as in dlib. ``on_log(step,
+  steps_per_second, training_steps)`` is called at each logged step (the pipeline's time estimate)."""
   del name, model_num
   start = time.time()
   device = configure_devices()
@@ -152,6 +154,8 @@ def train(model_dir, overwrite=False, model=gin.REQUIRED, training_steps=gin.REQ
 
   loop = TrainingLoop(model, model_dir, random_seed)
   loop.trace([batch_size] + list(data.observation_shape))
+  loop.images = summary_images.checkpoint_images(model, data, eval_seed)
+  loop.on_log = on_log
   if not os.path.exists(os.path.join(model_dir, CHECKPOINT_DIR, CONFIGURATION_RECORD)):
     record_configuration(model_dir)  # once the model could be built: a bad config leaves no directory behind
   if resume:
@@ -188,6 +192,8 @@ class TrainingLoop:
     self.manager = tf.train.CheckpointManager(self.checkpoint, self.checkpoint_dir, max_to_keep=1,
                                               checkpoint_name="model.ckpt")
     self.writer = None
+    self.images = None  # summary_images.CheckpointImages, written at each checkpoint
+    self.on_log = None
     self.train_iteration = tf.function(self._train_iteration)
 
   def iteration(self):
@@ -245,18 +251,25 @@ class TrainingLoop:
   def save(self):
     self.check_finite()
     self.manager.save(checkpoint_number=self.global_step)
+    if self.images:
+      self.images.write(self.summary_writer(), int(self.global_step.numpy()))
+
+  def summary_writer(self):
+    if self.writer is None:
+      self.writer = tf.summary.create_file_writer(self.checkpoint_dir)
+    return self.writer
 
   def log(self, terms, rate, eta, total):
     step = int(self.global_step.numpy())
     values = {k: float(v) for k, v in terms.items()}
-    if self.writer is None:
-      self.writer = tf.summary.create_file_writer(self.checkpoint_dir)
-    with self.writer.as_default(step=step):
+    with self.summary_writer().as_default(step=step):
       for key, value in values.items():
         tf.summary.scalar(key, value)
       tf.summary.scalar("steps_per_second", rate)
     print(f"[train] step {step}/{total} ({100. * step / total:.1f}%) {rate:.1f} steps/s "
           f"ETA {cli.format_duration(eta)} | {format_terms(values)}", flush=True)
+    if self.on_log:
+      self.on_log(step, rate, total)
 
   def run(self, stream, training_steps, settings, start):
     """Trains until ``training_steps``; checkpoints every N steps and at the end; honours a time budget."""

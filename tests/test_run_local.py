@@ -38,6 +38,11 @@ def test_run_local_trains_exports_scores_and_resumes(tmp_path):
   pictures = os.listdir(os.path.join(output, "visualizations"))
   assert {"reconstructions.png", "samples.png", "traversals.gif", "training_curves.png"} <= set(pictures)
   assert "pictures in" in first.stdout
+  # The whole job's estimate after the first logged windows, with the CPU advice (no GPU here), and the report.
+  assert first.stdout.count("[estimate] whole job about") == 1 and "no GPU: for a first look" in first.stdout
+  assert first.stdout.index("[train] step 2/4") < first.stdout.index("[estimate]") < first.stdout.index("[train] done")
+  assert f"report: {os.path.join(output, 'report.html')}" in first.stdout
+  assert os.path.isfile(os.path.join(output, "report.html")) and os.path.isfile(os.path.join(output, "reproduce.sh"))
 
   again = run_local("gin_configs/beta_vae.gin", "--output", output, *TINY)
   assert again.returncode == 2 and again.stderr.strip().startswith("error: output directory")

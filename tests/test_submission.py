@@ -17,7 +17,7 @@ from PIL import Image
 from conftest import REPOSITORY_ROOT, dlib_config, read_json, run_python
 from disentanglement_lib.evaluation.metrics import irs
 from evaluation import evaluate, local_evaluation, visualize
-from submission import aicrowd, cli
+from submission import aicrowd, cli, traversal
 from submission.data import named_data
 from submission.errors import UserError
 
@@ -171,9 +171,13 @@ def test_visualize_writes_valid_pictures_of_the_expected_sizes(submission, capsy
   out = os.path.join(submission["experiment"], "visualizations")  # the default: beside model/
   dims = [os.path.join(out, "traversals", f"dim_{j:02d}.png") for j in range(CODE_SIZE)]  # one per coordinate
   assert sorted(paths) == sorted([os.path.join(out, name) for name in (
-      "reconstructions.png", "samples.png", "traversals.png", "traversals.gif", "training_curves.png")] + dims)
+      "reconstructions.png", "samples.png", "traversals.png", "traversals.gif", "training_curves.png",
+      "pictures.json")] + dims)
   assert "latent geometry: hypersphere S^10 in R^11" in capsys.readouterr().out
-  pad = visualize.PADDING
+  assert read_json(os.path.join(out, "pictures.json")) == {
+      "geometry": "sphere", "geometry_description": traversal.describe_geometry("sphere", CODE_SIZE),
+      "num_traversal_dimensions": CODE_SIZE, "pruned_dimensions": []}
+  pad = traversal.PADDING
   expected = {  # (width, height) of grids of 64×64 tiles
       "reconstructions.png": (4 * IMAGE + 3 * pad, 2 * IMAGE + pad),        # 2 rows (inputs, outputs) × 4
       "samples.png": (2 * IMAGE + pad, 2 * IMAGE + pad),                    # 4 prior samples, 2 × 2
@@ -204,13 +208,13 @@ def test_detect_geometry_from_prior_draws():
   sphere /= np.linalg.norm(sphere, axis=1, keepdims=True)
   pairs = rng.randn(256, 5, 2)
   torus = (pairs / np.linalg.norm(pairs, axis=2, keepdims=True)).reshape(256, 10)
-  assert visualize.detect_geometry(gaussian, 10) == visualize.EUCLIDEAN
-  assert visualize.detect_geometry(sphere, 10) == visualize.SPHERE
-  assert visualize.detect_geometry(torus, 5) == visualize.TORUS
-  assert visualize.detect_geometry(torus[:, :2], 1) == visualize.TORUS          # a circle
-  assert visualize.detect_geometry(sphere, 4) == visualize.EUCLIDEAN             # shape disagrees with S^4
-  assert visualize.detect_geometry(1.03 * sphere, None) == visualize.SPHERE      # near the manifold (learned f)
-  assert visualize.detect_geometry(np.zeros((256, 10)), 10) == visualize.EUCLIDEAN  # closed PVAE gates
+  assert traversal.detect_geometry(gaussian, 10) == traversal.EUCLIDEAN
+  assert traversal.detect_geometry(sphere, 10) == traversal.SPHERE
+  assert traversal.detect_geometry(torus, 5) == traversal.TORUS
+  assert traversal.detect_geometry(torus[:, :2], 1) == traversal.TORUS          # a circle
+  assert traversal.detect_geometry(sphere, 4) == traversal.EUCLIDEAN             # shape disagrees with S^4
+  assert traversal.detect_geometry(1.03 * sphere, None) == traversal.SPHERE      # near the manifold (learned f)
+  assert traversal.detect_geometry(np.zeros((256, 10)), 10) == traversal.EUCLIDEAN  # closed PVAE gates
 
 
 def test_sphere_traversal_stays_on_the_great_circle_through_e_j():
@@ -218,9 +222,9 @@ def test_sphere_traversal_stays_on_the_great_circle_through_e_j():
   z = rng.randn(3, CODE_SIZE)
   z /= np.linalg.norm(z, axis=1, keepdims=True)
   j = 4
-  grid = visualize.traverse(z, j, visualize.grid_positions(visualize.SPHERE, 9), visualize.SPHERE)
+  grid = traversal.traverse(z, j, traversal.grid_positions(traversal.SPHERE, 9), traversal.SPHERE)
   np.testing.assert_allclose(grid[:, 4], z, atol=1e-12)               # the middle column is the image's code
-  cycle = visualize.traverse(z, j, visualize.cycle_positions(visualize.SPHERE, np.zeros(3), 720), visualize.SPHERE)
+  cycle = traversal.traverse(z, j, traversal.cycle_positions(traversal.SPHERE, np.zeros(3), 720), traversal.SPHERE)
   for points in (grid, cycle):
     np.testing.assert_allclose(np.linalg.norm(points, axis=-1), 1., atol=1e-12)
   np.testing.assert_allclose(cycle[:, 0], z, atol=1e-12)
@@ -231,7 +235,7 @@ def test_sphere_traversal_stays_on_the_great_circle_through_e_j():
   np.testing.assert_allclose(ratios, np.broadcast_to(ratios[:, :1], ratios.shape), rtol=1e-6, atol=1e-6)
   pole = np.zeros((1, CODE_SIZE))
   pole[0, j] = 1.                                                        # z = e_j: still moves, still on S^10
-  moved = visualize.traverse(pole, j, [0., math.pi / 2], visualize.SPHERE)
+  moved = traversal.traverse(pole, j, [0., math.pi / 2], traversal.SPHERE)
   np.testing.assert_allclose(np.linalg.norm(moved, axis=-1), 1., atol=1e-12)
   assert moved[0, 1, j] == pytest.approx(0., abs=1e-12)
 
@@ -239,9 +243,9 @@ def test_sphere_traversal_stays_on_the_great_circle_through_e_j():
 def test_torus_traversal_rotates_one_circle_only():
   angles = np.array([[0.3, -2.0, 1.1], [2.5, 0.7, -0.4]])
   codes = np.stack([np.cos(angles), np.sin(angles)], axis=-1).reshape(2, 6)
-  theta = visualize.cycle_positions(visualize.TORUS, np.zeros(2), 8)
-  moved = visualize.traverse(codes, 1, theta, visualize.TORUS)
-  assert visualize.num_traversal_dimensions(visualize.TORUS, 6) == 3
+  theta = traversal.cycle_positions(traversal.TORUS, np.zeros(2), 8)
+  moved = traversal.traverse(codes, 1, theta, traversal.TORUS)
+  assert traversal.num_traversal_dimensions(traversal.TORUS, 6) == 3
   np.testing.assert_array_equal(moved[:, :, [0, 1, 4, 5]], np.repeat(codes[:, None, [0, 1, 4, 5]], 8, axis=1))
   turned = np.arctan2(moved[:, :, 3], moved[:, :, 2])
   np.testing.assert_allclose(np.angle(np.exp(1j * (turned - angles[:, 1:2] - theta))), 0., atol=1e-12)
@@ -249,23 +253,23 @@ def test_torus_traversal_rotates_one_circle_only():
 
 def test_euclidean_traversal_sets_one_coordinate():
   codes = np.arange(8.).reshape(2, 4)
-  values = visualize.grid_positions(visualize.EUCLIDEAN, 5)
+  values = traversal.grid_positions(traversal.EUCLIDEAN, 5)
   np.testing.assert_array_equal(values, [-2., -1., 0., 1., 2.])
-  moved = visualize.traverse(codes, 2, values, visualize.EUCLIDEAN)
+  moved = traversal.traverse(codes, 2, values, traversal.EUCLIDEAN)
   np.testing.assert_array_equal(moved[:, :, 2], np.tile(values, (2, 1)))
   np.testing.assert_array_equal(moved[:, :, [0, 1, 3]], np.repeat(codes[:, None, [0, 1, 3]], 5, axis=1))
   # The animation: a triangle wave over [−2, 2] from each start (clipped into the interval).
-  cycle = visualize.cycle_positions(visualize.EUCLIDEAN, np.array([0., 7.]), 8)
+  cycle = traversal.cycle_positions(traversal.EUCLIDEAN, np.array([0., 7.]), 8)
   np.testing.assert_allclose(cycle[0], [0., 1., 2., 1., 0., -1., -2., -1.])
   np.testing.assert_allclose(cycle[1], [2., 1., 0., -1., -2., -1., 0., 1.])
 
 
 def test_grid_places_tiles_with_padding():
   tiles = np.zeros((2, 3, 4, 5, 1))
-  image = visualize.grid(tiles)
-  assert image.shape == visualize.grid_size(2, 3, 4, 5) + (1,) == (2 * 4 + 2, 3 * 5 + 2 * 2, 1)
+  image = traversal.grid(tiles)
+  assert image.shape == traversal.grid_size(2, 3, 4, 5) + (1,) == (2 * 4 + 2, 3 * 5 + 2 * 2, 1)
   assert image.sum() == image.size - tiles.size          # padding pixels are 1, tiles 0
-  square = visualize.near_square(np.zeros((5, 4, 4, 1)))
+  square = traversal.near_square(np.zeros((5, 4, 4, 1)))
   assert square.shape == (2, 3, 4, 4, 1) and square[1, 2].min() == 1.   # the sixth tile is empty
 
 
