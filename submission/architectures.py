@@ -128,7 +128,7 @@ class PhaseSplitConv2DTranspose(layers.Conv2DTranspose):
 
   def __init__(self, filters, kernel_size, **kwargs):
     super().__init__(filters, kernel_size, **kwargs)
-    self.split_phases = (filters <= NARROW_TRANSPOSED_CONV_CHANNELS and not tf.config.list_logical_devices("GPU")
+    self.split_phases = (filters <= NARROW_TRANSPOSED_CONV_CHANNELS and not tf.config.list_physical_devices("GPU")
                          and self.kernel_size == (4, 4) and self.strides == (2, 2) and self.padding == "same"
                          and self.data_format == "channels_last" and self.dilation_rate == (1, 1)
                          and self.output_padding is None)
@@ -149,7 +149,7 @@ def transposed_conv_by_phases(inputs, kernel):
   PhaseSplitConv2DTranspose)."""
   out_channels, in_channels = kernel.shape[2], kernel.shape[3]
   taps = tf.reshape(kernel, [2, 2, 2, 2, out_channels, in_channels])  # [row block, row phase, col block, col phase]
-  taps = tf.reverse(taps, [0, 2])  # block 0 meets input pixel m + 1 - r, i.e. the later of the two
+  taps = tf.reverse(taps, [0, 2])  # a window's first input pixel meets the later block of taps
   taps = tf.reshape(tf.transpose(taps, [0, 2, 5, 1, 3, 4]), [2, 2, in_channels, 4 * out_channels])
   padded = tf.pad(inputs, [[0, 0], [1, 1], [1, 1], [0, 0]])
   outputs = tf.nn.depth_to_space(tf.nn.conv2d(padded, taps, strides=1, padding="VALID"), 2)[:, 1:-1, 1:-1, :]

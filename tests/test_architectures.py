@@ -68,7 +68,7 @@ def test_phase_split_transposed_convolution_equals_keras_outputs_and_gradients(c
   split_layer(inputs)
   split_layer.set_weights([w + rng.randn(*w.shape).astype(np.float32) for w in keras_layer.get_weights()])
   keras_layer.set_weights(split_layer.get_weights())  # a non-zero bias, so that its gradient is checked too
-  assert split_layer.split_phases == (not tf.config.list_logical_devices("GPU"))
+  assert split_layer.split_phases == (not tf.config.list_physical_devices("GPU"))
   results = []
   for layer in (keras_layer, split_layer):
     with tf.GradientTape() as tape:

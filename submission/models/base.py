@@ -158,7 +158,8 @@ def apply_if_finite(finite, optimizer, gradients, variables):
 
   The update is compiled with XLA, which fuses an optimizer's handful of element-wise ops per variable into a few
   kernels (Adam's update of the conv β-VAE's 26 variables takes half the time on CPU, bench/train_profile.py).
-  Only the update: XLA runs the networks' convolutions slower than oneDNN does on CPU (2.7× the step's time).
+  Only the update: XLA runs the networks' convolutions slower than oneDNN does on CPU (the whole step compiled
+  took 2.7× as long).
   """
 
   @tf.function(jit_compile=True)
