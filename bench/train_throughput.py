@@ -1,11 +1,12 @@
-"""Training throughput: the full training loop vs the bare compiled train step.
+"""Training throughput: the full training loop vs the bare compiled train step, and the bare step vs a PyTorch peer.
 
     python bench/train_throughput.py --model MODEL [--steps N] [--batch_size 64] [--block 50]
+        [--torch_peer SCRIPT --torch_python PYTHON [--peer_rounds 4] [--peer_steps 100]]
 
 MODEL is any gin_configs/<MODEL>.gin. The model trains with its config's architecture forced to dlib's
 conv_encoder/deconv_decoder, batch 64, on in-memory random binary images of dSprites' shape (64×64×1) served
 through the same input pipeline as real training (``submission.train.batch_dataset``: whole batches sampled
-from a GroundTruthData, prefetched). Prints as its last line
+from a GroundTruthData, prefetched). Prints (before the peer comparison, if asked for)
 
     steps_per_s=<x> bare_steps_per_s=<y>
 
@@ -21,11 +22,24 @@ step afterwards, so the loop's logging and checkpoint schedule are those of a no
 the prefetch buffer refills, which could hide a slow input pipeline for up to ``prefetch_batches`` iterations per
 block (4 of the default 50); the time the loop spent waiting for input is therefore printed as well
 (``input_wait``, a share of the loop's time).
+
+With ``--torch_peer`` (the PyTorch peer script: dlib's conv β-VAE step written in PyTorch, printing
+``train_steps_per_s=<x>``, run by ``--torch_python``, an interpreter of a separate environment with torch; this
+project never needs torch), the bare step and the peer then alternate ``--peer_rounds`` times, ``--peer_steps``
+steps each, in the same run, for the same reason; each round's ratio is printed and, as the last lines, the median
+ratio and the step's FLOP rate (FLOPs from the layer shapes, ``bench/flops.py``) as a share of the machine's
+measured float32 matmul peak:
+
+    peer_ratio=<median bare / peer> bare_steps_per_s=<median> peer_steps_per_s=<median>
+    step_gflop=<g> step_gflops_per_s=<r> matmul_peak_gflops_per_s=<p> share_of_peak=<r / p>
 """
 
 import argparse
 import itertools
 import os
+import re
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +50,7 @@ import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench import flops  # noqa: E402
 from submission import cli, train  # noqa: E402
 
 
@@ -60,12 +75,16 @@ class InMemoryData:
     return self.sample_observations_from_factors(self.sample_factors(num, random_state), random_state)
 
 
-def build_loop(model_dir):
-  """The model of the active gin config, built, in a TrainingLoop (call inside the gin scope: steps trace there)."""
+def build_model():
+  """The model of the active gin config, built on dSprites' shape (call inside the gin scope)."""
   model = gin.query_parameter("model.model").scoped_configurable_fn()
   tf.keras.utils.set_random_seed(0)
-  model.build(InMemoryData.observation_shape)
-  return train.TrainingLoop(model, model_dir, random_seed=0), train.loop_settings()
+  return model.build(InMemoryData.observation_shape)
+
+
+def build_loop(model_dir):
+  """The model of the active gin config, built, in a TrainingLoop (call inside the gin scope: steps trace there)."""
+  return train.TrainingLoop(build_model(), model_dir, random_seed=0), train.loop_settings()
 
 
 class InterleavedStream:
@@ -111,6 +130,46 @@ class InterleavedStream:
     self.loop_seconds = time.perf_counter() - self.start - self.paused_seconds
 
 
+def bare_rate(loop, images, steps):
+  """Global steps per second of ``steps`` bare iterations on a batch already in memory."""
+  start = time.perf_counter()
+  for _ in range(steps):
+    terms = loop.train_iteration(images)
+  float(terms["loss"])  # waits for the last step
+  return steps * loop.model.steps_per_iteration / (time.perf_counter() - start)
+
+
+def peer_rate(python, script, steps):
+  """The PyTorch peer's training steps per second, run in its own process for ``steps`` timed steps."""
+  run = subprocess.run([python, script, str(steps)], capture_output=True, text=True, check=False)
+  found = re.search(r"train_steps_per_s=([0-9.]+)", run.stdout)
+  if run.returncode or not found:
+    sys.exit(f"the PyTorch peer failed ({python} {script}): {(run.stderr or run.stdout).strip()[-300:]}")
+  return float(found.group(1))
+
+
+def compare_with_peer(loop, images, args):
+  """Alternating rounds of the bare step and the peer; prints each round and the medians."""
+  bare_rates, peer_rates = [], []
+  for index in range(args.peer_rounds):
+    bare_rates.append(bare_rate(loop, images, args.peer_steps))
+    peer_rates.append(peer_rate(args.torch_python, args.torch_peer, args.peer_steps))
+    print(f"round {index + 1}: bare_steps_per_s={bare_rates[-1]:.2f} peer_steps_per_s={peer_rates[-1]:.2f} "
+          f"ratio={bare_rates[-1] / peer_rates[-1]:.3f}", flush=True)
+  ratio = statistics.median(b / p for b, p in zip(bare_rates, peer_rates))
+  print(f"peer_ratio={ratio:.3f} bare_steps_per_s={statistics.median(bare_rates):.2f} "
+        f"peer_steps_per_s={statistics.median(peer_rates):.2f}")
+  return statistics.median(bare_rates)
+
+
+def print_share_of_peak(model, images, steps_per_s):
+  step_flops = flops.step_flops(model, images)
+  rate = step_flops * steps_per_s / model.steps_per_iteration / 1e9
+  peak = flops.matmul_peak_gflops()
+  print(f"step_gflop={step_flops / 1e9:.3f} step_gflops_per_s={rate:.1f} matmul_peak_gflops_per_s={peak:.1f} "
+        f"share_of_peak={rate / peak:.3f}")
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--model", default="beta_vae", help="a gin_configs/<MODEL>.gin name")
@@ -118,9 +177,15 @@ def main(argv=None):
   parser.add_argument("--batch_size", type=int, default=64)
   parser.add_argument("--warmup", type=int, default=20, help="untimed iterations first (tracing)")
   parser.add_argument("--block", type=int, default=50, help="iterations per alternating loop / bare block")
+  parser.add_argument("--torch_peer", help="the PyTorch peer script (prints train_steps_per_s=<x>)")
+  parser.add_argument("--torch_python", help="the Python interpreter (with torch) that runs --torch_peer")
+  parser.add_argument("--peer_rounds", type=int, default=4, help="alternating bare / peer rounds")
+  parser.add_argument("--peer_steps", type=int, default=100, help="timed steps per round, each side")
   args = parser.parse_args(argv)
   if args.steps < args.block or args.steps % args.block:
     parser.error("--steps must be a positive multiple of --block")
+  if bool(args.torch_peer) != bool(args.torch_python):
+    parser.error("--torch_peer and --torch_python go together")
 
   gin_file = os.path.join(cli.REPOSITORY_ROOT, "gin_configs", args.model + ".gin")
   bindings = ["encoder.encoder_fn = @conv_encoder", "decoder.decoder_fn = @deconv_decoder",
@@ -139,10 +204,11 @@ def main(argv=None):
     # Bare blocks run between loop blocks only, so there is one block fewer of them: rates, not totals, compare.
     full = args.steps * per_iteration / timed.loop_seconds
     bare = timed.bare_iterations * per_iteration / timed.bare_seconds
-
-  print(f"model={args.model} batch_size={args.batch_size} steps={args.steps} block={args.block} "
-        f"ratio={full / bare:.3f} input_wait={timed.input_seconds / timed.loop_seconds:.4f}")
-  print(f"steps_per_s={full:.2f} bare_steps_per_s={bare:.2f}")
+    print(f"model={args.model} batch_size={args.batch_size} steps={args.steps} block={args.block} "
+          f"ratio={full / bare:.3f} input_wait={timed.input_seconds / timed.loop_seconds:.4f}")
+    print(f"steps_per_s={full:.2f} bare_steps_per_s={bare:.2f}", flush=True)
+    if args.torch_peer:
+      print_share_of_peak(loop.model, images, compare_with_peer(loop, images, args))
 
 
 if __name__ == "__main__":

@@ -55,3 +55,32 @@ def test_test_encoder_and_decoder_are_linear():
   twice = decoder(2 * z).numpy().reshape(4, -1)
   bias = decoder(np.zeros_like(z)).numpy().reshape(4, -1)
   np.testing.assert_allclose(twice - bias, 2 * (out - bias), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("channels,size", [(1, 8), (3, 5)])
+def test_phase_split_transposed_convolution_equals_keras_outputs_and_gradients(channels, size):
+  rng = np.random.RandomState(0)
+  inputs = tf.constant(rng.randn(2, size, size + 1, 6).astype(np.float32))
+  upstream = tf.constant(rng.randn(2, 2 * size, 2 * size + 2, channels).astype(np.float32))
+  keras_layer = tf.keras.layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation="relu")
+  split_layer = architectures.PhaseSplitConv2DTranspose(channels, 4, strides=2, padding="same", activation="relu")
+  keras_layer(inputs)
+  split_layer(inputs)
+  split_layer.set_weights([w + rng.randn(*w.shape).astype(np.float32) for w in keras_layer.get_weights()])
+  keras_layer.set_weights(split_layer.get_weights())  # a non-zero bias, so that its gradient is checked too
+  assert split_layer.split_phases == (not tf.config.list_physical_devices("GPU"))
+  results = []
+  for layer in (keras_layer, split_layer):
+    with tf.GradientTape() as tape:
+      tape.watch(inputs)
+      outputs = layer(inputs)
+    results.append([outputs] + tape.gradient(outputs, [inputs, layer.kernel, layer.bias], output_gradients=upstream))
+  for expected, got in zip(*results):
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_only_narrow_stride_two_transposed_convolutions_split_phases():
+  assert not architectures.PhaseSplitConv2DTranspose(32, 4, strides=2, padding="same").split_phases
+  assert not architectures.PhaseSplitConv2DTranspose(1, 3, strides=2, padding="same").split_phases
+  decoder = architectures.deconv_decoder([64, 64, 1])
+  assert isinstance(decoder.layers[-2], architectures.PhaseSplitConv2DTranspose)

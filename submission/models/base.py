@@ -154,10 +154,20 @@ def with_loss_scaling(optimizer):
 
 
 def apply_if_finite(finite, optimizer, gradients, variables):
-  """Applies the update only when the loss was finite, so a NaN never reaches the weights."""
+  """Applies the update only when the loss was finite, so a NaN never reaches the weights.
+
+  The update is compiled with XLA, which fuses an optimizer's handful of element-wise ops per variable into a few
+  kernels (Adam's update of the conv β-VAE's 26 variables takes half the time on CPU, bench/train_profile.py).
+  Only the update: XLA runs the networks' convolutions slower than oneDNN does on CPU (the whole step compiled
+  took 2.7× as long).
+  """
+
+  @tf.function(jit_compile=True)
+  def update(gradients):
+    optimizer.apply_gradients(zip(gradients, variables))
 
   def apply():
-    optimizer.apply_gradients(zip(gradients, variables))
+    update(gradients)
     return tf.constant(True)
 
   tf.cond(finite, apply, lambda: tf.constant(False))
