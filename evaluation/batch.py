@@ -223,7 +223,7 @@ def evaluate_pair(pair):
   import numpy as np  # pylint: disable=import-outside-toplevel
   from evaluation import evaluate  # pylint: disable=import-outside-toplevel
   np.random.seed(0)  # see "Reproducibility" in the module docstring
-  print(f"[batch] {pair.describe()} -> {pair.output_dir}", flush=True)
+  print(f"[evaluate] {pair.describe()} -> {pair.output_dir}", flush=True)
   scores = evaluate.evaluate_with_gin(pair.representation_dir, pair.output_dir, overwrite=True,
                                       gin_config_files=list(pair.config_files), gin_bindings=list(pair.bindings))
   return {key: (value.item() if hasattr(value, "item") else value) for key, value in scores.items()}

@@ -44,13 +44,14 @@ def test_estimate_is_printed_once_at_the_second_window_with_the_cpu_advice(capsy
   assert "--quick" not in with_gpu
 
 
-def test_quick_flag_applies_the_preset_and_marks_the_run(monkeypatch, capsys):
-  from submission import pipeline  # pylint: disable=import-outside-toplevel
+def test_quick_flag_applies_the_preset_and_marks_the_run(monkeypatch, capsys, tmp_path):
+  from submission import pipeline, run_local  # pylint: disable=import-outside-toplevel
   calls = []
   monkeypatch.setattr(pipeline, "run_pipeline", lambda *args, **kwargs: calls.append(kwargs))
-  pipeline.main(["gin_configs/beta_vae.gin", "--quick", "--metric_bindings", "mig.num_train = 50"])
-  pipeline.main(["gin_configs/beta_vae.gin", "--quick", "--steps", "10"])
-  pipeline.main(["gin_configs/beta_vae.gin"])
+  output = ["--output", os.path.join(str(tmp_path), "run")]
+  run_local.main(["gin_configs/beta_vae.gin", "--quick", "--metric_bindings", "mig.num_train = 50"] + output)
+  run_local.main(["gin_configs/beta_vae.gin", "--quick", "--steps", "10"] + output)
+  run_local.main(["gin_configs/beta_vae.gin"] + output)
   assert [c["steps"] for c in calls] == [job_estimate.QUICK_STEPS, 10, None]
   assert calls[0]["metric_bindings"] == list(job_estimate.QUICK_METRIC_BINDINGS) + ["mig.num_train = 50"]
   assert [c["preset"] for c in calls] == ["quick", "quick", None] and calls[2]["metric_bindings"] == []

@@ -56,7 +56,7 @@ def test_run_local_trains_exports_scores_and_resumes(tmp_path):
   changed = [a if a != "mig.num_train = 200" else "mig.num_train = 150" for a in TINY]
   rescored = run_local("gin_configs/beta_vae.gin", "--output", output, "--resume", *changed)
   assert rescored.returncode == 0, rescored.stderr
-  assert "[train]" not in rescored.stdout and "] mig ..." in rescored.stdout and "sap_score ..." not in rescored.stdout
+  assert "[train]" not in rescored.stdout and "[evaluate] mig on " in rescored.stdout and "sap_score on " not in rescored.stdout
   with open(os.path.join(output, "metrics/mean/mig/results/json/evaluation_config.json")) as f:
     assert json.load(f)["mig.num_train"] == "150"
 
