@@ -231,8 +231,9 @@ def evaluate_pair(pair):
 
 # --- the batch ----------------------------------------------------------------------------------------------------
 
-def run_batch(pairs, backend, comparer=None, label="batch"):
-  """Evaluates every pair not already complete; returns a summary dict (counts, failures, scores by pair)."""
+def run_batch(pairs, backend, comparer=None, label="batch", logs=True):
+  """Evaluates every pair not already complete; returns a summary dict (counts, failures, scores by pair).
+  ``logs``: each pair's output goes to its ``.log`` file (kept on failure); else to this process's terminal."""
   todo, skipped = [], []
   for pair in pairs:
     if comparer is not None and comparer.is_complete(pair):
@@ -249,7 +250,7 @@ def run_batch(pairs, backend, comparer=None, label="batch"):
   tasks = []
   for pair in todo:
     workers.remove_if_exists(pair.log_file)
-    tasks.append(workers.Task(evaluate_pair, pair, pair.log_file))
+    tasks.append(workers.Task(evaluate_pair, pair, pair.log_file if logs else None))
   try:
     for index, outcome in backend.run(tasks):
       pair = todo[index]
@@ -264,7 +265,7 @@ def run_batch(pairs, backend, comparer=None, label="batch"):
         error = workers.record_failure(
             pair.error_file, outcome, representation_dir=pair.representation_dir, metric=pair.metric,
             metric_config=list(pair.config_files), metric_bindings=list(pair.bindings), output_dir=pair.output_dir,
-            log=pair.log_file if os.path.exists(pair.log_file) else None)
+            log=pair.log_file if logs and os.path.exists(pair.log_file) else None)
         summary["failures"].append({"task": pair.describe(), "error_file": pair.error_file, "error": error})
       progress.update(outcome["status"], pair.describe())
   finally:

@@ -120,7 +120,7 @@ def evaluate_metrics(representation_dir, output_dir, configs, metric_bindings, c
                 if pair.metric in study.LONGEST_METRICS else len(study.LONGEST_METRICS))
   workers_used = min(metric_workers, len(todo))
   backend = workers.LocalBackend(workers_used) if workers_used > 1 else workers.InProcessBackend()
-  summary = batch.run_batch(todo, backend, label="evaluate")
+  summary = batch.run_batch(todo, backend, label="evaluate", logs=False)  # each metric's progress on the terminal
   if summary["failed"]:
     failed = summary["failures"][0]
     raise UserError(f"{failed['task']} failed: {cli.one_line(failed['error'])} (details: {failed['error_file']})")

@@ -35,6 +35,8 @@ def test_run_local_trains_exports_scores_and_resumes(tmp_path):
     rows = list(csv.DictReader(f))
   assert [(r["metric"], r["score"]) for r in rows] == [("mig", "discrete_mig"), ("sap_score", "SAP_score")]
   assert "mig.discrete_mig" in first.stdout and "sap_score.SAP_score" in first.stdout
+  # Each metric's progress reaches the terminal (the metrics run in worker processes, not into pair logs).
+  assert "[mig] 200/200 images (100 %)" in first.stderr and "[sap_score] " in first.stderr
   pictures = os.listdir(os.path.join(output, "visualizations"))
   assert {"reconstructions.png", "samples.png", "traversals.gif", "training_curves.png"} <= set(pictures)
   assert "pictures in" in first.stdout
