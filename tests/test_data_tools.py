@@ -7,7 +7,7 @@ import numpy as np
 import PIL.Image
 import pytest
 
-from conftest import run_python
+from conftest import assert_one_error_line, run_python
 from submission.data import dsprites_render, loaders, named_data, tools
 
 DSPRITES_SIZES = [1, 3, 2, 8, 5, 3]
@@ -44,10 +44,8 @@ def data_root(tmp_path, monkeypatch):
 def test_info_on_a_missing_file_is_one_error_line_and_exit_2(tmp_path):
   result = run_python(["-m", "submission.data", "info", "cars3d"],
                       env={named_data.DATA_ENV: str(tmp_path)}, timeout=300)
-  assert result.returncode == 2
-  lines = result.stderr.strip().splitlines()
-  assert len(lines) == 1 and lines[0].startswith("error: dataset 'cars3d' needs ")
-  assert os.path.join(str(tmp_path), "cars") in lines[0] and "DISENTANGLEMENT_LIB_DATA" in lines[0]
+  assert_one_error_line(result, "error: dataset 'cars3d' needs ", os.path.join(str(tmp_path), "cars"),
+                        "DISENTANGLEMENT_LIB_DATA")
   assert "factors (3): elevation 4, azimuth 24, object 183" in result.stdout
   assert f"file: {os.path.join(str(tmp_path), 'cars')}  MISSING" in result.stdout
 

@@ -254,7 +254,9 @@ def _scalars(event_dir):
   for path in sorted(glob.glob(os.path.join(event_dir, "events.out.tfevents.*"))):
     for event in tf.compat.v1.train.summary_iterator(path):
       for value in event.summary.value:
-        series.setdefault(value.tag, []).append((event.step, float(tf.make_ndarray(value.tensor))))
+        number = tf.make_ndarray(value.tensor)
+        if number.size == 1:  # scalars only (the checkpoint images are summaries too)
+          series.setdefault(value.tag, []).append((event.step, float(number)))
   return series
 
 
