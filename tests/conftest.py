@@ -1,5 +1,6 @@
 """Shared fixtures: quiet TensorFlow, the repository root, a subprocess runner, tiny trained models."""
 
+import glob
 import json
 import os
 import re
@@ -63,23 +64,38 @@ def assert_one_error_line(process, *fragments):
     assert fragment in lines[0], lines[0]
 
 
-def kill_worker_when(parent_pid, condition, timeout=300):
-  """Kills (SIGKILL) the first worker process of ``parent_pid`` that has a task log open (so is mid-task) for which
-  ``condition(log_path)`` holds; returns that log path, or None if there was none before ``timeout``."""
+def kill_worker_when(parent_pid, condition, timeout=300, roots=None):
+  """Kills (SIGKILL) the first process under ``roots`` (default: ``parent_pid``; Ray's workers are the raylet's
+  children) that has a task log open (so is mid-task) for which ``condition(log_path)`` holds, while ``parent_pid``
+  runs; once it is gone returns that log path, or None if there was none before ``timeout``."""
   deadline = time.time() + timeout
   while time.time() < deadline and os.path.exists(f"/proc/{parent_pid}"):
-    for pid in child_pids(parent_pid):
+    for pid in descendant_pids(roots or [parent_pid]):
       for log in open_files(pid):
         if log.endswith(".log") and condition(log):
           os.kill(pid, signal.SIGKILL)
+          while open_files(pid):  # a zombie holds no files: a retry of the task cannot be mistaken for it
+            time.sleep(0.05)
           return log
     time.sleep(0.05)
   return None
 
 
-def child_pids(parent_pid):
-  with open(f"/proc/{parent_pid}/task/{parent_pid}/children") as f:
-    return [int(pid) for pid in f.read().split()]
+def descendant_pids(roots):
+  """The children, grandchildren, … of the processes ``roots`` (those that have gone meanwhile have none)."""
+  found, unvisited = [], list(roots)
+  while unvisited:
+    pid = unvisited.pop()
+    children = []
+    for thread_children in glob.glob(f"/proc/{pid}/task/*/children"):  # a child belongs to the thread that forked it
+      try:
+        with open(thread_children) as f:
+          children += [int(child) for child in f.read().split()]
+      except OSError:
+        pass
+    found += children
+    unvisited += children
+  return found
 
 
 def open_files(pid):

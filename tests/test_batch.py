@@ -1,10 +1,16 @@
 """Batch evaluation and aggregation: dlib's layout per pair, resume, failure isolation, Ray = local, dlib's loader."""
 
+import contextlib
 import glob
 import os
+import secrets
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 
 import numpy as np
 import pandas as pd
@@ -271,28 +277,138 @@ def test_ray_tasks_request_gpus_only_when_the_cluster_has_them(cluster, expected
   assert options["runtime_env"]["env_vars"]["OMP_NUM_THREADS"] == "2"
 
 
-def test_a_worker_killed_mid_pair_fails_that_pair_alone_and_a_rerun_redoes_it(representations, tmp_path):
-  output = str(tmp_path / "out")
-  command = [sys.executable, "-m", "evaluation.batch", "--representations",
-             str(representations / "models" / "m[01]" / "postprocessed" / "mean"), "--metrics", "mig,sap_score",
-             "--metric_bindings", "mig.num_train = 20000", *METRIC_BINDINGS[3:], "--workers", "2", "--output", output]
+def batch_command(representations, output, *options):
+  """Four pairs; mig with many samples, so that its pairs run long enough to be killed mid-pair."""
+  return [sys.executable, "-m", "evaluation.batch", "--representations",
+          str(representations / "models" / "m[01]" / "postprocessed" / "mean"), "--metrics", "mig,sap_score",
+          "--metric_bindings", "mig.num_train = 20000", *METRIC_BINDINGS[3:], "--output", output, *options]
+
+
+def run_killing_a_mig_worker(command, kills=1, roots=None, env=None):
+  """Runs the batch ``command`` and SIGKILLs the worker evaluating a mig pair, ``kills`` times (a Ray retry runs the
+  same pair again); returns the command's exit status, its stdout and the killed pair's output directory."""
   process = subprocess.Popen(command, cwd=REPOSITORY_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                             text=True, env=dict(os.environ, PYTHONPATH=REPOSITORY_ROOT, TF_CPP_MIN_LOG_LEVEL="2"))
+                             text=True, env=dict(os.environ, PYTHONPATH=REPOSITORY_ROOT, TF_CPP_MIN_LOG_LEVEL="2",
+                                                 **(env or {})))
+  output = command[command.index("--output") + 1]
+  killed_logs = []
+
+  def the_pair_to_kill(log):  # any mig pair the first time, then that same pair again
+    return log.startswith(output) and "/mig.log" in log and log == (killed_logs[0] if killed_logs else log)
+
   try:
-    killed_log = kill_worker_when(process.pid, lambda log: log.startswith(output) and "/mig.log" in log)
+    for _ in range(kills):
+      killed_logs.append(kill_worker_when(process.pid, the_pair_to_kill, roots=roots))
     stdout, _ = process.communicate(timeout=600)
   finally:
     process.kill()  # a no-op once it has ended; its workers exit once orphaned
     process.wait()
-  assert killed_log is not None, "no worker was seen evaluating mig"
-  assert process.returncode == 1 and "3 evaluated, 0 already complete, 1 failed" in stdout, stdout
-  killed_pair = killed_log[:-len(".log")]
-  assert "worker process died (exit code -9)" in read_json(killed_pair + ".error.json")["message"]
+  assert None not in killed_logs, f"no worker was seen evaluating mig ({killed_logs})"
+  return process.returncode, stdout, killed_logs[0][:-len(".log")]
+
+
+def assert_the_killed_pair_alone_failed(returncode, stdout, killed_pair, expected_error):
+  assert returncode == 1 and "3 evaluated, 0 already complete, 1 failed" in stdout, stdout
+  error = read_json(killed_pair + ".error.json")
+  assert expected_error in f"{error['type']}: {error['message']}", error
   assert not os.path.exists(killed_pair)  # nothing half-written where a result would be
+  output = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(killed_pair))))
   results = glob.glob(os.path.join(output, "**", "evaluation_results.json"), recursive=True)
   assert len(results) == 3 and not any(path.startswith(killed_pair + os.sep) for path in results)
+
+
+def test_a_worker_killed_mid_pair_fails_that_pair_alone_and_a_rerun_redoes_it(representations, tmp_path):
+  command = batch_command(representations, str(tmp_path / "out"), "--workers", "2")
+  returncode, stdout, killed_pair = run_killing_a_mig_worker(command)
+  assert_the_killed_pair_alone_failed(returncode, stdout, killed_pair, "worker process died (exit code -9)")
 
   rerun = run_python(command[1:])
   assert rerun.returncode == 0 and "1 evaluated, 3 already complete, 0 failed" in rerun.stdout, rerun.stdout
   assert os.path.isfile(os.path.join(killed_pair, batch.RESULTS_FILE))
   assert not os.path.exists(killed_pair + ".error.json")
+
+
+def test_a_ray_task_whose_worker_is_killed_again_on_its_retry_fails_that_pair_alone(representations, tmp_path):
+  pytest.importorskip("ray", reason=f"Ray is not installed ({workers.RAY_REQUIREMENT})")
+  command = batch_command(representations, str(tmp_path / "out"), "--backend", "ray")
+  returncode, stdout, killed_pair = run_killing_a_mig_worker(command, kills=2, env=RAY_ENVIRONMENT)
+  assert_the_killed_pair_alone_failed(returncode, stdout, killed_pair, "WorkerCrashedError")
+
+
+def test_a_ray_task_killed_on_a_two_node_cluster_is_retried_and_the_others_finish(representations, tmp_path):
+  pytest.importorskip("ray", reason=f"Ray is not installed ({workers.RAY_REQUIREMENT})")
+  with ray_cluster() as (address, nodes):
+    command = batch_command(representations, str(tmp_path / "out"), "--backend", "ray", "--address", address)
+    returncode, stdout, killed_pair = run_killing_a_mig_worker(command, roots=[node.pid for node in nodes],
+                                                               env=RAY_ENVIRONMENT)
+    for temp_dir in (node.args[node.args.index("--temp-dir") + 1] for node in nodes):  # both nodes ran pairs
+      logs = glob.glob(os.path.join(temp_dir, "session_latest", "logs", "worker-*"))
+      assert any(":task_name:_ray_task" in open(log).read() for log in logs), temp_dir
+  assert returncode == 0 and "4 evaluated, 0 already complete, 0 failed" in stdout, stdout
+  assert os.path.isfile(os.path.join(killed_pair, batch.RESULTS_FILE))  # the retry's, written whole
+  assert not os.path.exists(killed_pair + ".error.json")
+
+
+# Token authentication with a token of the test's own (not the user's ~/.ray/auth_token).
+RAY_ENVIRONMENT = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+# Loopback addresses for the two nodes. Not 127.0.0.1: Ray replaces that one by the machine's network address,
+# unless RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, which in turn forbids a second node.
+HEAD_IP, NODE_IP = "127.0.0.2", "127.0.0.3"
+
+
+@contextlib.contextmanager
+def ray_cluster():
+  """A head and a second node on loopback, one CPU each; yields the head's address and the two ``ray start``
+  processes. They are stopped by their own process groups, never by ``ray stop`` (it kills every Ray on the machine).
+
+  Their temporary directories are not under pytest's tmp_path: Ray puts its sockets there, and the path of a Unix
+  socket is limited to 107 bytes."""
+  temp_root = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
+  address = f"{HEAD_IP}:{free_port()}"
+  head = ["--head", "--node-ip-address", HEAD_IP, "--port", address.split(":")[1], "--include-dashboard", "false",
+          "--dashboard-port", str(free_port()), "--ray-client-server-port", str(free_port())]
+  nodes = []
+  try:
+    for name, options in (("head", head), ("node", ["--address", address, "--node-ip-address", NODE_IP])):
+      nodes.append(start_ray_node(options, os.path.join(temp_root, name)))
+    yield address, nodes
+  finally:
+    for node in nodes:
+      stop_process_group(node)
+    shutil.rmtree(temp_root, ignore_errors=True)
+
+
+def start_ray_node(options, temp_dir, timeout=180):
+  """``ray start … --block`` in a session of its own; returns it once its node runs."""
+  out = temp_dir + ".out"
+  with open(out, "w") as log:
+    node = subprocess.Popen([sys.executable, "-m", "ray.scripts.scripts", "start", *options, "--num-cpus", "1",
+                             "--temp-dir", temp_dir, "--block"], stdout=log, stderr=subprocess.STDOUT,
+                            env=dict(os.environ, **RAY_ENVIRONMENT), start_new_session=True)
+  deadline = time.time() + timeout
+  while "will now block forever" not in open(out).read():
+    if node.poll() is not None or time.time() > deadline:
+      stop_process_group(node)
+      pytest.fail(f"ray start {' '.join(options)} did not start:\n{open(out).read()[-3000:]}")
+    time.sleep(0.5)
+  return node
+
+
+def stop_process_group(process):
+  """SIGTERM (``ray start --block`` then stops its node), then SIGKILL for whatever of its session is left."""
+  process.terminate()
+  try:
+    process.wait(timeout=30)
+  except subprocess.TimeoutExpired:
+    pass
+  try:
+    os.killpg(process.pid, signal.SIGKILL)
+  except ProcessLookupError:
+    pass
+  process.wait()
+
+
+def free_port():
+  with socket.socket() as listener:
+    listener.bind((HEAD_IP, 0))
+    return listener.getsockname()[1]
