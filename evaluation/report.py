@@ -162,19 +162,17 @@ def dataset_provenance(name):
 
 def dsprites_provenance(path):
   """Whether the dSprites file is the project's re-rendering or DeepMind's, from the file's own metadata."""
-  import numpy as np  # pylint: disable=import-outside-toplevel
-  from submission.data import dsprites_render  # pylint: disable=import-outside-toplevel
+  from submission import provenance  # pylint: disable=import-outside-toplevel
   if not os.path.isfile(path):
     return f"{path} is not present any more, so its provenance is unknown."
-  try:
-    with np.load(path, encoding="latin1", allow_pickle=True) as data:
-      author = str(data["metadata"][()].get("author", ""))
-  except (KeyError, TypeError, ValueError, OSError):
+  metadata = provenance.dsprites_metadata(path)
+  if metadata is None:
     return f"{path}: its metadata cannot be read, so its provenance is unknown."
-  if author == dsprites_render.METADATA_AUTHOR:
+  if provenance.is_rendered_dsprites(metadata):
     return (f"{path} is the project's re-rendering of dSprites (submission.data.dsprites_render), not DeepMind's "
             f"file: scores are close to, not identical with, published dSprites numbers.")
-  return f"{path} is not the project's re-rendering (its metadata names {author!r}): DeepMind's official file."
+  return (f"{path} is not the project's re-rendering (its metadata names {str(metadata.get('author', ''))!r}): "
+          f"DeepMind's official file.")
 
 
 def reproduce_commands(output_dir, metrics):

@@ -33,16 +33,29 @@ def git_commit():
     return None, None
 
 
+def dsprites_metadata(path):
+  """The ``metadata`` dict of a dSprites .npz (reading that small member only); None if it cannot be read."""
+  try:
+    with np.load(path, encoding="latin1", allow_pickle=True) as data:
+      metadata = data["metadata"][()]
+  except (OSError, KeyError, ValueError, TypeError):
+    return None
+  return metadata if isinstance(metadata, dict) else None
+
+
+def is_rendered_dsprites(metadata):
+  """Whether dSprites metadata is the project's rendering's (submission.data.dsprites_render)."""
+  return metadata.get("description") == dsprites_render.METADATA_DESCRIPTION
+
+
 def dataset_provenance(name):
   """One line: which files the data set is read from and whether they are the official ones."""
   if name in DSPRITES_NAMES:
     path = os.path.join(named_data.data_root(), named_data.DSPRITES_FILE)
-    try:
-      with np.load(path, encoding="latin1", allow_pickle=True) as data:
-        description = str(data["metadata"][()].get("description", ""))
-    except (OSError, KeyError, ValueError, AttributeError):
+    metadata = dsprites_metadata(path)
+    if metadata is None:
       return f"dSprites file {path} (unreadable metadata)"
-    if description == dsprites_render.METADATA_DESCRIPTION:
+    if is_rendered_dsprites(metadata):
       return f"rendered dSprites ({path}, made by submission.data.dsprites_render: not DeepMind's file)"
     return f"dSprites file {path} (not the project's rendering: presumably DeepMind's official file)"
   if name == "correlated_ellipses":
