@@ -18,13 +18,19 @@ from submission.errors import UserError
 
 STUDY_FILE = os.path.join(REPOSITORY_ROOT, "gin_configs", "sweeps", "unsupervised_study_v1.toml")
 
-# 2 models × 2 seeds on dummy_data, a few steps each, scored with one cheap metric; plus one point whose data set
-# does not exist (model_num 10), which must fail alone.
-TINY_SWEEP = f"""
-name = "tiny"
+def tiny_settings(name):
+  """A sweep file's top: the tiny training settings on dummy_data, scored with one cheap metric."""
+  return f"""
+name = "{name}"
 metrics = ["mig"]
 metric_bindings = ["mig.num_train = 100"]
 bindings = {json.dumps(TINY_BINDINGS + FAST_ARCHITECTURE)}
+"""
+
+
+# 2 models × 2 seeds on dummy_data, a few steps each, scored with one cheap metric; plus one point whose data set
+# does not exist (model_num 10), which must fail alone.
+TINY_SWEEP = tiny_settings("tiny") + """
 
 [[grid]]
 datasets = ["dummy_data"]
@@ -32,11 +38,11 @@ seeds = 2
 
 [[grid.models]]
 gin = "gin_configs/beta_vae.gin"
-sweep = {{ "vae.beta" = [2.0] }}
+sweep = { "vae.beta" = [2.0] }
 
 [[grid.models]]
 gin = "gin_configs/beta_tc_vae.gin"
-sweep = {{ "beta_tc_vae.beta" = [3.0] }}
+sweep = { "beta_tc_vae.beta" = [3.0] }
 
 [[grid]]
 first_model_num = 10
@@ -201,11 +207,7 @@ def test_tiny_sweep_runs_end_to_end_and_resumes_after_being_killed(tmp_path):
 
 
 # Two points: a short one, and a long one whose worker is killed once it has checkpointed past the short one's end.
-KILLED_SWEEP = f"""
-name = "killed"
-metrics = ["mig"]
-metric_bindings = ["mig.num_train = 100"]
-bindings = {json.dumps(TINY_BINDINGS + FAST_ARCHITECTURE)}
+KILLED_SWEEP = tiny_settings("killed") + """
 
 [[grid]]
 datasets = ["dummy_data"]
@@ -213,7 +215,7 @@ seeds = [0]
 
 [[grid.models]]
 gin = "gin_configs/beta_vae.gin"
-sweep = {{ "model.training_steps" = [6, 100000] }}
+sweep = { "model.training_steps" = [6, 100000] }
 """
 
 
