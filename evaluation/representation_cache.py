@@ -37,7 +37,7 @@ import numpy as np
 
 import submission.compat  # noqa: F401  (must precede dlib imports)
 from disentanglement_lib.data.ground_truth import ground_truth_data
-from submission import cli
+from submission import cli, study
 from submission.atomic import atomic_path
 from submission.data import named_data
 from submission.data.observation_index import observation_index
@@ -60,19 +60,6 @@ def cache_setting(enabled="auto"):
 
 # --- how many images a metric encodes ----------------------------------------------------------------------------
 
-# dlib metric configurable → images it encodes, from its gin parameters (read from each function's sampling loop).
-_ENCODED_IMAGES = {
-    "beta_vae_sklearn": lambda p: 2 * p("batch_size") * (p("num_train") + p("num_eval")),
-    "factor_vae_score": lambda p: p("batch_size") * (p("num_train") + p("num_eval")) + p("num_variance_estimate"),
-    "mig": lambda p: p("num_train"),
-    "dci": lambda p: p("num_train") + p("num_test"),
-    "sap_score": lambda p: p("num_train") + p("num_test"),
-    "modularity_explicitness": lambda p: p("num_train") + p("num_test"),
-    "irs": lambda p: p("num_train"),
-    "unsupervised_metrics": lambda p: p("num_train"),
-}
-
-
 def metric_name():
   """The configurable name bound to ``evaluation.evaluation_fn`` (e.g. 'mig'), or None."""
   try:
@@ -84,12 +71,7 @@ def metric_name():
 def images_to_encode():
   """How many images the gin-bound ``evaluation.evaluation_fn`` will encode, or None for a metric not listed."""
   name = metric_name()
-  if name not in _ENCODED_IMAGES:
-    return None
-  try:
-    return int(_ENCODED_IMAGES[name](lambda parameter: int(gin.query_parameter(f"{name}.{parameter}"))))
-  except (ValueError, TypeError):
-    return None
+  return study.encoded_images(name, lambda parameter: gin.query_parameter(f"{name}.{parameter}"))
 
 
 # --- progress ------------------------------------------------------------------------------------------------------

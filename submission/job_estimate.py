@@ -9,7 +9,7 @@ here: ``bench/representation_throughput.py`` encodes 5,221 images/s where ``benc
 logistic regression) are not included, so the metric time is a lower bound.
 """
 
-from submission import cli
+from submission import cli, study
 
 QUICK_PRESET = "quick"
 QUICK_STEPS = 3000
@@ -30,21 +30,8 @@ def describe_quick(steps=QUICK_STEPS):
 
 def encoded_images(settings):
   """Images a metric encodes, from its gin ``settings`` ({key: gin text}); None for a metric not modelled."""
-  def value(key):
-    return int(settings[key])
-
   function = settings.get("evaluation.evaluation_fn", "").lstrip("@")
-  if function == "beta_vae_sklearn":  # each point is a batch of pairs
-    return 2 * value("beta_vae_sklearn.batch_size") * (value("beta_vae_sklearn.num_train")
-                                                        + value("beta_vae_sklearn.num_eval"))
-  if function == "factor_vae_score":
-    return value("factor_vae_score.num_variance_estimate") + value("factor_vae_score.batch_size") * (
-        value("factor_vae_score.num_train") + value("factor_vae_score.num_eval"))
-  if function == "mig":
-    return value("mig.num_train")
-  if function in ("dci", "sap_score"):
-    return value(f"{function}.num_train") + value(f"{function}.num_test")
-  return None
+  return study.encoded_images(function, lambda parameter: settings[f"{function}.{parameter}"])
 
 
 def metric_settings(config_file, bindings):

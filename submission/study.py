@@ -27,6 +27,31 @@ HEADLINE_KEYS = {
 }
 
 
+# dlib metric configurable → the images it encodes, from its sample-size parameters (read from each function's
+# sampling loop; ``p(name)`` is the int bound to ``<configurable>.<name>``).
+_ENCODED_IMAGES = {
+    "beta_vae_sklearn": lambda p: 2 * p("batch_size") * (p("num_train") + p("num_eval")),  # pairs per point
+    "factor_vae_score": lambda p: p("batch_size") * (p("num_train") + p("num_eval")) + p("num_variance_estimate"),
+    "mig": lambda p: p("num_train"),
+    "dci": lambda p: p("num_train") + p("num_test"),
+    "sap_score": lambda p: p("num_train") + p("num_test"),
+    "modularity_explicitness": lambda p: p("num_train") + p("num_test"),
+    "irs": lambda p: p("num_train"),
+    "unsupervised_metrics": lambda p: p("num_train"),
+}
+
+
+def encoded_images(function, parameter):
+  """How many images the dlib metric configurable ``function`` encodes, with ``parameter(name)`` giving its bound
+  sample sizes; None for a metric not listed or a size ``parameter`` cannot give (KeyError or ValueError)."""
+  if function not in _ENCODED_IMAGES:
+    return None
+  try:
+    return int(_ENCODED_IMAGES[function](lambda name: int(parameter(name))))
+  except (KeyError, ValueError, TypeError):
+    return None
+
+
 def metric_config(metric):
   """The installed dlib's ``metric_configs/<metric>.gin``; a UserError naming the known ones otherwise."""
   path = resources.get_file(os.path.join(METRIC_CONFIG_DIR, metric + ".gin"))
