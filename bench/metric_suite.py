@@ -56,8 +56,7 @@ def build_cache(representation_dir):
 def suite_wall_seconds(representation_dir, metrics, bindings, num_workers, scratch):
   pairs = [batch.Pair(representation_dir, metric, (study.metric_config(metric),), tuple(bindings),
                       os.path.join(scratch, f"suite{num_workers}", metric))
-           for metric in sorted(metrics, key=lambda m: study.LONGEST_METRICS.index(m)
-                                if m in study.LONGEST_METRICS else len(study.LONGEST_METRICS))]
+           for metric in sorted(metrics, key=study.longest_first)]
   backend = workers.LocalBackend(num_workers) if num_workers > 1 else workers.InProcessBackend()
   shutil.rmtree(os.path.join(representation_dir, representation_cache.CACHE_DIR), ignore_errors=True)
   start = time.time()

@@ -116,8 +116,7 @@ def evaluate_metrics(representation_dir, output_dir, configs, metric_bindings, c
                               os.path.join(output_dir, "metrics", "mean", metric))
            for metric, config in configs.items()}
   todo = sorted((pair for pair in pairs.values() if not comparer.is_complete(pair)),
-                key=lambda pair: study.LONGEST_METRICS.index(pair.metric)
-                if pair.metric in study.LONGEST_METRICS else len(study.LONGEST_METRICS))
+                key=lambda pair: study.longest_first(pair.metric))
   workers_used = min(metric_workers, len(todo))
   backend = workers.LocalBackend(workers_used) if workers_used > 1 else workers.InProcessBackend()
   summary = batch.run_batch(todo, backend, label="evaluate", logs=False)  # each metric's progress on the terminal

@@ -13,6 +13,11 @@ DEFAULT_METRICS = ("beta_vae_sklearn", "factor_vae_metric", "mig", "dci", "sap_s
 # Started first when metrics run concurrently, longest first (measured with bench/metric_suite.py: DCI's
 # single-threaded gradient boosting outlasts the rest together; BetaVAE builds the representation cache).
 LONGEST_METRICS = ("dci", "beta_vae_sklearn", "factor_vae_metric")
+
+
+def longest_first(metric):
+  """Sort key: LONGEST_METRICS in their order, then every other metric (a stable sort keeps their order)."""
+  return LONGEST_METRICS.index(metric) if metric in LONGEST_METRICS else len(LONGEST_METRICS)
 METRIC_CONFIG_DIR = "config/unsupervised_study_v1/metric_configs"
 POSTPROCESS_CONFIG = "config/unsupervised_study_v1/postprocess_configs/mean.gin"
 # Keys of each metric's headline numbers, as dlib's functions return them.
