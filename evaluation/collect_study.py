@@ -21,13 +21,12 @@ to ``RESULTS_DIR/ervae_circle.json`` and shown in the table's second part. Re-ru
 
 import csv
 import glob
-import json
 import os
 import shutil
 import sys
 
 from submission import cli, study
-from submission.atomic import atomic_path, write_json_atomically
+from submission.atomic import atomic_path, read_json, write_json_atomically
 from submission.errors import UserError
 
 # Hyper-parameters that name a run (the swept values of the study files).
@@ -36,13 +35,6 @@ LABEL_KEYS = ("vae.beta", "factor_vae.gamma", "beta_tc_vae.beta", "dip_vae.lambd
 HEADLINES = (("beta_vae_sklearn", "eval_accuracy", "BetaVAE"), ("factor_vae_metric", "eval_accuracy", "FactorVAE"),
              ("mig", "discrete_mig", "MIG"), ("dci", "disentanglement", "DCI"), ("sap_score", "SAP_score", "SAP"),
              ("unsupervised", "gaussian_total_correlation", "TC (mean rep.)"))
-
-
-def read_json(path, default=None):
-  if not os.path.isfile(path):
-    return default
-  with open(path) as f:
-    return json.load(f)
 
 
 def label_of(point):

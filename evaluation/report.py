@@ -25,14 +25,13 @@ Only the picture drawing and the provenance look-up import TensorFlow (lazily), 
 
 import base64
 import html
-import json
 import os
 import shlex
 import sys
 
 from submission import cli, study
 from submission.job_estimate import QUICK_PRESET
-from submission.atomic import atomic_file
+from submission.atomic import atomic_file, read_json
 from submission.errors import UserError
 
 REPORT_FILE = "report.html"
@@ -79,13 +78,6 @@ document.querySelectorAll("table.sortable th").forEach(function (header, column)
 
 
 # --- reading a run -----------------------------------------------------------------------------------------------
-def read_json(path, default=None):
-  if not os.path.isfile(path):
-    return default
-  with open(path) as f:
-    return json.load(f)
-
-
 def read_text(path, default=None):
   if not os.path.isfile(path):
     return default

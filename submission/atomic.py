@@ -63,3 +63,11 @@ def write_json_atomically(path, value):
   """Writes ``value`` as indented JSON through ``atomic_file``, so a reader never sees half a file."""
   with atomic_file(path) as f:
     json.dump(value, f, indent=2)
+
+
+def read_json(path, default=None):
+  """The JSON value in ``path``, or ``default`` when there is no such file (files are written whole, above)."""
+  if not os.path.isfile(path):
+    return default
+  with open(path) as f:
+    return json.load(f)
