@@ -350,7 +350,10 @@ def test_a_ray_task_killed_on_a_two_node_cluster_is_retried_and_the_others_finis
 
 
 # Token authentication with a token of the test's own (not the user's ~/.ray/auth_token).
-RAY_ENVIRONMENT = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+# RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=1 explicitly: the local instance of this session (ray_instance) sets it to 0 in
+# os.environ, which the nodes would inherit, and a worker node refuses to start with 0.
+RAY_ENVIRONMENT = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
+                   "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1"}
 # Loopback addresses for the two nodes. Not 127.0.0.1: Ray replaces that one by the machine's network address,
 # unless RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, which in turn forbids a second node.
 HEAD_IP, NODE_IP = "127.0.0.2", "127.0.0.3"
