@@ -316,3 +316,25 @@ def test_short_pvae_run_on_rendered_dsprites_lowers_the_loss_and_the_five_metric
   module = tf.saved_model.load(os.path.join(output, "postprocessed", "mean", "tfhub"))
   images = tf.random.stateless_uniform([4, 64, 64, 1], stateless_seed(5))
   assert module.signatures["representation"](images=images)["default"].shape == (4, 10)
+
+
+def test_gates_the_loss_does_not_need_close_at_adams_rate_of_one_learning_rate_per_step():
+  """The training step moves log α: with τ large enough that the L0 term dominates, every gate closes, and Adam
+  moves log α by about one learning rate per step (its update is lr·m̂/√v̂, ≈ lr for a gradient of constant sign).
+  This is the bound behind the study's PVAE run: at lr 1e-4, log α cannot go from log 4 to the closing point
+  β·log(−γ/ζ) ≈ −0.12 in fewer than ~15,000 steps, whatever the gradient (bench/pvae_gate_gradients.py)."""
+  learning_rate, steps = 0.01, 200
+  gin.parse_config_files_and_bindings([], TEST_ARCHITECTURE + [
+      "encoder.num_latent = 4", "model.model = @pvae()", "l0_gated_gaussian.l0_weight = 1000.",
+      f"AdamOptimizer.learning_rate = {learning_rate}"])
+  model = _build()
+  images = tf.constant(np.random.RandomState(0).uniform(size=(8, 4, 4, 1)).astype(np.float32))
+  start = model.latent.gate.log_alpha.numpy().copy()
+  step_fn = tf.function(model.train_step)
+  for step in range(steps):
+    terms = step_fn(images, stateless_seed(5, step), tf.constant(float(step)))
+  moved = start - model.latent.gate.log_alpha.numpy()
+  # Within 25 %: τ·P'(m ≠ 0) grows as log α nears 0, and Adam's first moment follows that faster than its second.
+  assert np.all((moved > 0.9 * learning_rate * steps) & (moved < 1.25 * learning_rate * steps)), moved
+  assert float(terms["num_active_dims"]) == 0.
+  assert float(terms["expected_l0"]) < 4 * 0.5
