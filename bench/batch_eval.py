@@ -24,9 +24,6 @@ import sys
 import tempfile
 import time
 
-REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPOSITORY_ROOT not in sys.path:
-  sys.path.insert(0, REPOSITORY_ROOT)
 
 STUDY = "config/unsupervised_study_v1"
 TRAIN_BINDINGS = ["dataset.name = 'dummy_data'", "model.batch_size = 8", "model.training_steps = 6",

@@ -32,8 +32,6 @@ import sys
 import time
 
 REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPOSITORY_ROOT not in sys.path:
-  sys.path.insert(0, REPOSITORY_ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("DISENTANGLEMENT_LIB_DATA", os.path.join(REPOSITORY_ROOT, "data"))  # as run_local.sh
 

@@ -10,12 +10,10 @@ dtype and shape, and, as its last line, ``observations_per_s=<x> stream_observat
 
 import argparse
 import os
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from submission import cli, train  # noqa: E402

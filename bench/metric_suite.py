@@ -22,8 +22,6 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 from evaluation import batch, evaluate, representation_cache, workers  # noqa: E402
 from submission import cli, study  # noqa: E402
 from submission.data import named_data  # noqa: E402

@@ -17,15 +17,12 @@ Prints as its last line ``images_per_s=<x> bare_images_per_s=<y>``.
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 
 import gin
 import numpy as np
 import tensorflow as tf
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from disentanglement_lib.utils import resources  # noqa: E402
 from evaluation import evaluate  # noqa: E402

@@ -20,13 +20,10 @@ The last line gives the matmul peak (a 2048×2048 float32 matmul) and the step's
 import argparse
 import os
 import statistics
-import sys
 import time
 
 import numpy as np
 import tensorflow as tf
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import flops  # noqa: E402
 from bench.train_throughput import build_model  # noqa: E402

@@ -48,8 +48,6 @@ import gin
 import numpy as np
 import tensorflow as tf
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 from bench import flops  # noqa: E402
 from submission import cli, train  # noqa: E402
 

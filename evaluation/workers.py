@@ -321,7 +321,8 @@ def import_ray(start_local):
   try:
     import ray  # pylint: disable=import-outside-toplevel
   except ImportError as e:
-    raise UserError(f"--backend ray needs Ray: pip install '{RAY_REQUIREMENT}' ({e})") from e
+    raise UserError(f"--backend ray needs the [ray] extra ({RAY_REQUIREMENT}), which is not installed: run "
+                    f"scripts/setup_env.sh ray (or pip install -e '.[ray]')") from e
   return ray
 
 

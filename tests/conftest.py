@@ -14,8 +14,6 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPOSITORY_ROOT not in sys.path:
-  sys.path.insert(0, REPOSITORY_ROOT)
 
 import submission.compat  # noqa: E402,F401  (before any dlib import in the tests)
 from disentanglement_lib.utils import resources  # noqa: E402
