@@ -30,7 +30,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import gin  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-import submission.compat  # noqa: E402,F401  (registers dlib's gin names)
 from submission import train  # noqa: E402
 from submission.data import named_data  # noqa: E402
 

@@ -16,7 +16,6 @@ import gin
 import numpy as np
 import tensorflow as tf
 
-import submission.compat  # noqa: F401  (must precede dlib imports)
 # Importing dlib's metric modules registers their gin names (mig, dci, beta_vae_sklearn, ...), as dlib's
 # evaluate.py does.
 from disentanglement_lib.evaluation.metrics import beta_vae  # noqa: F401

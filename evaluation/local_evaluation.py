@@ -28,7 +28,6 @@ import os
 import sys
 import time
 
-import submission.compat  # noqa: F401  (must precede dlib imports)
 from disentanglement_lib.utils import resources
 from evaluation import evaluate
 from submission import cli

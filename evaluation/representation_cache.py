@@ -35,7 +35,6 @@ import time
 import gin
 import numpy as np
 
-import submission.compat  # noqa: F401  (must precede dlib imports)
 from disentanglement_lib.data.ground_truth import ground_truth_data
 from submission import cli, study
 from submission.atomic import atomic_path

@@ -23,7 +23,6 @@ import shutil
 import gin
 import tensorflow as tf
 
-import submission.compat  # noqa: F401  (must precede dlib imports)
 from disentanglement_lib.utils import resources
 from evaluation import batch, report, visualize, workers
 from submission import cli, job_estimate, postprocess, provenance, study, train

@@ -7,7 +7,6 @@
 import os
 import shutil
 
-import submission.compat  # noqa: F401  (must precede dlib imports)
 from disentanglement_lib.utils import results as dlib_results
 from submission.atomic import atomic_directory
 from submission.errors import UserError

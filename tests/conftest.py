@@ -15,7 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-import submission.compat  # noqa: E402,F401  (before any dlib import in the tests)
+import submission  # noqa: E402,F401  (loads the compat layer dlib needs, before any dlib import)
 from disentanglement_lib.utils import resources  # noqa: E402
 
 STUDY = "config/unsupervised_study_v1"

@@ -42,7 +42,7 @@ import numpy as np
 
 from disentanglement_lib.data.ground_truth import ground_truth_data
 from submission.atomic import atomic_path
-from submission.data import loaders, named_data
+from submission.data import loaders, registry
 from submission.data.observation_index import ObservationIndex
 from submission.errors import UserError
 
@@ -303,7 +303,7 @@ def cache_file_name(sizes=FACTOR_SIZES):
 
 def cache_path(data_dir=None, sizes=FACTOR_SIZES):
   """Where the rendered images of a grid of ``sizes`` are kept (default: $DISENTANGLEMENT_LIB_DATA/<name>/)."""
-  return os.path.join(data_dir or os.path.join(named_data.data_root(), NAME), cache_file_name(sizes))
+  return os.path.join(data_dir or os.path.join(registry.data_root(), NAME), cache_file_name(sizes))
 
 
 def open_cache(path, sizes=FACTOR_SIZES):
@@ -437,7 +437,7 @@ def register(lazy=False):
   """Registers ``dataset.name = 'correlated_ellipses'`` (done at import). ``register(lazy=True)`` makes every load
   in this process render on demand, including loads made outside a gin config (the gin binding reaches only loads
   made inside one); ``register()`` restores the default."""
-  named_data.register(
+  registry.register(
       NAME, load_lazily if lazy else load, how_to_get=HOW_TO_GET,
       factors=tuple(zip(FACTOR_NAMES, FACTOR_SIZES)), observation_shape=[IMAGE_SIZE, IMAGE_SIZE, 1],
       observation_dtype="float32",

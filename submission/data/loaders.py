@@ -40,7 +40,6 @@ import zipfile
 import numpy as np
 from PIL import Image
 
-import submission.compat  # noqa: F401  (must precede dlib imports)
 from disentanglement_lib.data.ground_truth import dsprites as dlib_dsprites
 from disentanglement_lib.data.ground_truth import ground_truth_data, util
 from submission.data.observation_index import ObservationIndex

@@ -25,7 +25,6 @@ from typing import Callable
 
 import numpy as np
 
-import submission.compat  # noqa: F401  (must precede dlib imports)
 from disentanglement_lib.data.ground_truth import dsprites as dlib_dsprites
 
 
