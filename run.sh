@@ -18,7 +18,7 @@
 #   SUBMISSION_TIME_BUDGET     seconds for the whole run; training stops early, leaving time to export
 #                              (unset: no budget)
 #   SUBMISSION_EXPORT_RESERVE  seconds of the budget kept for export and postprocessing
-#                              [10% of the budget, at least 60, at most 900; see submission/aicrowd.py]
+#                              [10% of the budget, at least 60, at most 900; see applications/aicrowd.py]
 # The Python environment is the README's (.venv, created or reused by scripts/setup_env.sh), except inside the
 # docker/ images, which set SUBMISSION_IMAGE and were built with that same script.
 set -euo pipefail
@@ -42,7 +42,7 @@ if [ ! -f "$gin_file" ] && [ -f "$repo/$gin_file" ]; then
 fi
 experiment="$AICROWD_OUTPUT_PATH/$AICROWD_EVALUATION_NAME"
 
-aicrowd() { "$python" -m submission.aicrowd "$@"; }  # progress events, budget, dlib paths
+aicrowd() { "$python" -m applications.aicrowd "$@"; }  # progress events, budget, dlib paths
 failed() {
   local status=$?
   aicrowd error "run.sh failed with exit status $status" || true

@@ -36,7 +36,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("DISENTANGLEMENT_LIB_DATA", os.path.join(REPOSITORY_ROOT, "data"))  # as run_local.sh
 
 from submission.data import correlated_ellipses  # noqa: E402  (registers dataset.name 'correlated_ellipses')
-from submission import cli, pipeline  # noqa: E402
+from evaluation import pipeline  # noqa: E402
+from submission import cli  # noqa: E402
 from submission.atomic import write_json_atomically  # noqa: E402
 from submission.errors import UserError  # noqa: E402
 

@@ -14,7 +14,7 @@ Five models, trained alike (same encoder trunk, decoder, optimiser, steps, batch
     VAE, Gaussian d=1                 ``GaussianLatent`` (submission/latent/gaussian.py), 1 latent
     VAE, Gaussian d=2                 ``GaussianLatent``, 2 latents
     ER-VAE, learned f                 ``EmbeddedManifoldLatent`` (submission/latent/embedded.py) on the circle,
-                                      f = the decoder of a WAE-MMD fitted here (``submission.ervae.fit_embedding``)
+                                      f = the decoder of a WAE-MMD fitted here (``submission.fit_embedding.fit_embedding``)
                                       or loaded with ``--embedding DIR``
     ER-VAE, projection                the same with the exact map h ↦ (cos 2πh, sin 2πh)
     ER-VAE, learned f + group action  learned f, z = R(x)·f(h) with a rotation angle from the encoder (paper §3)
@@ -59,7 +59,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from submission import cli, ervae, provenance  # noqa: E402
+from submission import cli, fit_embedding, provenance  # noqa: E402
 from submission.atomic import write_json_atomically  # noqa: E402
 from submission.errors import UserError  # noqa: E402
 from submission.latent import embedded  # noqa: E402
@@ -207,9 +207,9 @@ def run(settings):
     embedding_dir = settings["embedding"]
     if embedding_dir is None:
       print(f"[ervae_circle] fitting f: WAE-MMD on the circle, {settings['embedding_steps']} steps", flush=True)
-      network, description = ervae.fit_embedding("circle", hidden_prior=settings["hidden_prior"],
+      network, description = fit_embedding.fit_embedding("circle", hidden_prior=settings["hidden_prior"],
                                                  steps=settings["embedding_steps"], seed=settings["seed"])
-      embedding_dir = ervae.save_embedding(os.path.join(scratch, "embedding"), network, description)
+      embedding_dir = fit_embedding.save_embedding(os.path.join(scratch, "embedding"), network, description)
     else:
       description = embedded.read_embedding_description(embedding_dir)
     results["embedding_quality"] = description["quality"]
@@ -249,7 +249,7 @@ def parse_settings(argv):
   parser.add_argument("--iwae-samples", type=int, help="K, importance samples per test point")
   parser.add_argument("--embedding-steps", type=int, help="WAE steps when f is fitted here")
   parser.add_argument("--width", type=int, help="hidden units per layer of the VAEs' encoder and decoder")
-  parser.add_argument("--embedding", help="a `python -m submission.ervae fit-embedding --manifold circle` output")
+  parser.add_argument("--embedding", help="a `python -m submission.fit_embedding --manifold circle` output")
   parser.add_argument("--hidden-prior", choices=embedded.HIDDEN_PRIORS, default="uniform")
   parser.add_argument("--min-concentration", type=float, default=embedded.MIN_CONCENTRATION,
                       help="floor of the Beta posterior's a and b (see submission/latent/embedded.py)")

@@ -26,7 +26,8 @@ from evaluation import batch, evaluate, representation_cache, workers  # noqa: E
 from submission import cli, study  # noqa: E402
 from submission.data import named_data  # noqa: E402
 from submission.data.observation_index import observation_index  # noqa: E402
-from submission.results import RESULTS_DIR, gin_value  # noqa: E402
+from submission.layout import RESULTS_DIR  # noqa: E402
+from submission.results import gin_value  # noqa: E402
 
 
 def evaluate_once(representation_dir, metric, output_dir, bindings):

@@ -33,9 +33,11 @@ import numpy as np
 REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from evaluation import evaluate, visualize  # noqa: E402
-from submission import cli, pipeline, train  # noqa: E402
+from evaluation import evaluate, pipeline  # noqa: E402
+from submission import cli, layout  # noqa: E402
+from submission.layout import RunLayout  # noqa: E402
 from submission.data import named_data  # noqa: E402
+from submission.training_curves import read_scalars  # noqa: E402
 
 PVAE_CONFIG = os.path.join(REPOSITORY_ROOT, "gin_configs", "pvae.gin")
 DIP_CONFIG = os.path.join(REPOSITORY_ROOT, "gin_configs", "dip_vae_i.gin")
@@ -53,7 +55,7 @@ MAX_TRAJECTORY_ROWS = 20
 
 def scalar_series(event_dir):
   """{tag: [(step, value), ...]} from a run's TensorBoard event files."""
-  return {tag: list(zip(*steps_values)) for tag, steps_values in visualize.read_scalars(event_dir).items()}
+  return {tag: list(zip(*steps_values)) for tag, steps_values in read_scalars(event_dir).items()}
 
 
 def active_units(representation_dir, data, seed=0):
@@ -94,7 +96,7 @@ def run(args):
                                          metric_bindings=metric_bindings)
     data = data or named_data.load(args.dataset)  # once the pipeline has made sure the data set exists
     units[name] = active_units(os.path.join(output, "postprocessed", "mean"), data, args.seed)
-    trajectories[name] = scalar_series(os.path.join(output, "model", train.CHECKPOINT_DIR))
+    trajectories[name] = scalar_series(layout.checkpoint_dir(RunLayout(output).model))
 
   print(f"\n[bench] PVAE gates over training ({args.num_latent} initial dimensions; active = deterministic "
         f"gate > 0, expected L0 = sum_j P(gate_j != 0))")

@@ -12,7 +12,7 @@ Writes (PREFIX defaults to ``DIR/aggregated_results``):
                   and every ``evaluation_results.*`` score (empty where a metric does not report it).
     PREFIX.png    score distributions per model and metric, as the figures of Locatello et al. 2019: one
                   column per headline score, one row per data set, a violin per model with its runs as dots.
-    DIR/report.html  the study page (``evaluation.report``): a sortable table of every run's headline scores
+    DIR/report.html  the study page (``evaluation.html_pages``): a sortable table of every run's headline scores
                   and the violin plots; each run links to its own ``report.html``.
 """
 
@@ -21,12 +21,12 @@ import json
 import os
 import sys
 
-from evaluation import report
-from submission import cli, study
+from evaluation import html_pages
+from submission import cli, layout, study
 from submission.atomic import atomic_path
 from submission.errors import UserError
 
-PATTERN = os.path.join("**", "results", "aggregate", "evaluation.json")
+PATTERN = os.path.join("**", layout.RESULTS_DIR, "aggregate", "evaluation.json")
 # Columns of the CSV that identify a row; the rest are hyper-parameters and scores.
 ID_COLUMNS = ("path", "model_dir", "postprocessing", "metric", "model", "model_num", "dataset", "seed")
 # train_config keys already shown in an ID column.
@@ -164,7 +164,7 @@ def aggregate(directory, output=None):
   with atomic_path(prefix + ".csv") as temporary:
     pd.DataFrame(records, columns=columns).to_csv(temporary, index=False)
   plot(records, prefix + ".png")
-  page = report.write_study_report(directory, records, headline_scores(records), prefix + ".png")
+  page = html_pages.write_study_report(directory, records, headline_scores(records), prefix + ".png")
   print(f"[aggregate] {len(rows)} evaluations ({len({r['path'] for r in records})} pairs) → {prefix}.json, "
         f"{prefix}.csv, {prefix}.png, {page}")
   return {"json": prefix + ".json", "csv": prefix + ".csv", "png": prefix + ".png", "report": page,

@@ -22,7 +22,7 @@ evaluation recorded (dlib's operative config, ``results/gin/evaluation.gin``) eq
 get now. For every parameter recorded there, the value the current metric config and ``--metric_bindings`` would
 give it must be the same. That value is the bound one, or the function's default if nothing binds it, and
 ``dataset.name = 'auto'`` is resolved as the evaluation resolves it. ``evaluation.name`` is not compared: it only
-names the artifact directory. Results written by ``submission.pipeline`` or by an earlier batch count the same
+names the artifact directory. Results written by ``evaluation.pipeline`` or by an earlier batch count the same
 way.
 
 Failures: a pair that fails (an exception, or a worker process that dies) writes ``<pair output>.error.json``
@@ -44,14 +44,15 @@ import sys
 import time
 
 from evaluation import workers
-from submission import cli, study
+from submission import cli, config_record, layout, study
 from submission.errors import UserError
+from submission.layout import RunLayout
 
-RESULTS_FILE = os.path.join("results", "json", "evaluation_results.json")
-RECORDED_CONFIG = os.path.join("results", "gin", "evaluation.gin")
+RESULTS_FILE = layout.step_results("", layout.EVALUATION)  # relative to a metric directory
+RECORDED_CONFIG = layout.step_gin("", layout.EVALUATION)
 WILDCARDS = "*?["
 # Recorded parameters that cannot change a score: evaluation.name only names the artifact directory (dlib_reproduce
-# sets it to the metric's name, submission.pipeline leaves it empty; either run's results count as complete);
+# sets it to the metric's name, evaluation.pipeline leaves it empty; either run's results count as complete);
 # representation_cache.enabled only changes how codes are computed (to float rounding, see representation_cache).
 IGNORED_KEYS = frozenset({"evaluation.name", "representation_cache.enabled"})
 # On a cluster with GPUs each evaluation asks for a quarter GPU by default: the encoding is the only GPU work,
@@ -105,23 +106,23 @@ def find_representations(patterns):
   return [(path, prefix, wild) for path, (prefix, wild) in sorted(found.items())]
 
 
-def layout(representation_dir):
+def model_and_postprocessing(representation_dir):
   """(X, p): the model directory and the postprocessing name of a representation directory, as dlib lays them."""
   parent = os.path.dirname(os.path.abspath(representation_dir))
   name = os.path.basename(os.path.normpath(representation_dir))
-  if os.path.basename(parent) == "postprocessed":
+  if os.path.basename(parent) == layout.POSTPROCESSED_DIR:
     return os.path.dirname(parent), name
   return parent, name
 
 
 def output_dir_for(representation_dir, metric, output_root=None, prefix=None, wild=False):
-  model_dir, postprocessing = layout(representation_dir)
+  model_dir, postprocessing = model_and_postprocessing(representation_dir)
   if output_root:
     prefix = os.path.abspath(prefix or ".")
     inside = wild and model_dir != prefix and model_dir.startswith(prefix.rstrip(os.sep) + os.sep)
     relative = os.path.relpath(model_dir, prefix) if inside else os.path.basename(model_dir)
     model_dir = os.path.join(os.path.abspath(output_root), relative)
-  return os.path.join(model_dir, "metrics", postprocessing, metric)
+  return RunLayout(model_dir).metric(metric, postprocessing)
 
 
 def metric_configs(metrics=None, config_files=None):
@@ -162,46 +163,23 @@ def make_pairs(representations, configs, bindings=(), output_root=None):
 # --- is a pair already complete for this config? --------------------------------------------------------------
 
 class ConfigComparer:
-  """The value text each evaluation parameter would have now, to compare with a pair's recorded config."""
+  """Whether a pair's output is current: its recorded ``evaluation.gin`` against the config each metric would run
+  with now (``submission.config_record``; an unbound parameter reads as its default)."""
 
   def __init__(self, configs, bindings):
     import gin  # pylint: disable=import-outside-toplevel
     from evaluation import evaluate  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
-    self.gin = gin
     self.bound = {}
     for metric, files in configs.items():
       with cli.gin_config(files, bindings):  # a bad binding stops the batch here, before any work
         self.bound[metric] = cli.parse_gin_text(gin.config_str())
-    self.defaults = {}
-
-  def default_text(self, key):
-    """The text gin records for an unbound parameter: its default, as formatted by gin; None if unknown."""
-    if key not in self.defaults:
-      gin = self.gin
-      try:
-        # gin has no public "default of a parameter"; these are the calls its operative config uses.
-        parsed = gin.config.ParsedBindingKey.parse(key)
-        configurable = gin.config._REGISTRY[parsed.complete_selector]  # pylint: disable=protected-access
-        defaults = gin.config._get_default_configurable_parameter_values(  # pylint: disable=protected-access
-            configurable.wrapped, configurable.allowlist, configurable.denylist)
-        if parsed.arg_name not in defaults:
-          self.defaults[key] = None
-        else:
-          with cli.gin_config():
-            with gin.unlock_config():
-              gin.bind_parameter(key, defaults[parsed.arg_name])
-            self.defaults[key] = cli.parse_gin_text(gin.config_str()).get(key)
-      except (ValueError, KeyError, AttributeError, TypeError):
-        self.defaults[key] = None
-    return self.defaults[key]
 
   def current(self, pair):
     """{key: text} bound now for this pair's metric, with dataset.name 'auto' resolved as evaluate resolves it."""
-    from submission.results import gin_value  # pylint: disable=import-outside-toplevel
+    from submission.postprocess import recorded_dataset  # pylint: disable=import-outside-toplevel
     values = dict(self.bound[pair.metric])
     if values.get("dataset.name") == "'auto'":
-      recorded = os.path.join(pair.representation_dir, "results", "gin", "postprocess.gin")
-      name = gin_value(recorded, "dataset.name") if os.path.isfile(recorded) else None
+      name = recorded_dataset(pair.representation_dir, layout.POSTPROCESS)
       values["dataset.name"] = repr(name) if name is not None else None
     return values
 
@@ -209,11 +187,10 @@ class ConfigComparer:
     recorded_file = os.path.join(pair.output_dir, RECORDED_CONFIG)
     if not (os.path.isfile(os.path.join(pair.output_dir, RESULTS_FILE)) and os.path.isfile(recorded_file)):
       return False
-    with open(recorded_file) as f:
-      recorded = cli.parse_gin_text(f.read())
-    current = self.current(pair)
-    return all((current[key] if key in current else self.default_text(key)) == value
-               for key, value in recorded.items() if key not in IGNORED_KEYS)
+    recorded = config_record.read_gin_record(recorded_file)
+    # Only the recorded keys count: a binding of a configurable the metric never calls is not recorded.
+    return not config_record.differences(recorded, self.current(pair), may_change=IGNORED_KEYS,
+                                         default=config_record.gin_default_text, keys=recorded)
 
 
 # --- one pair, in a worker --------------------------------------------------------------------------------------

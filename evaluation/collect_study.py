@@ -25,9 +25,10 @@ import os
 import shutil
 import sys
 
-from submission import cli, study
+from submission import cli, layout, study
 from submission.atomic import atomic_path, read_json, write_json_atomically
 from submission.errors import UserError
+from submission.layout import RunLayout
 
 # Hyper-parameters that name a run (the swept values of the study files).
 LABEL_KEYS = ("vae.beta", "factor_vae.gamma", "beta_tc_vae.beta", "dip_vae.lambda_od", "annealed_vae.c_max",
@@ -49,30 +50,30 @@ def label_of(point):
 
 def collect_run(point_dir, results_dir):
   """Copies one point's small results; returns its row for the table (None if it has not started)."""
-  point = read_json(os.path.join(point_dir, "sweep_point.json"))
+  layout_of_run = RunLayout(point_dir)
+  point = read_json(layout_of_run.sweep_point)
   if point is None:
     return None
-  from evaluation import visualize  # pylint: disable=import-outside-toplevel  (imports TensorFlow)
+  from submission.training_curves import read_scalars  # pylint: disable=import-outside-toplevel  (TensorFlow)
   label, dataset = label_of(point)
   target = os.path.join(results_dir, f"{point['model_num']}_{label.replace(' ', '_').replace('=', '')}")
   shutil.rmtree(target, ignore_errors=True)
   os.makedirs(target)
-  model_dir = os.path.join(point_dir, "model")
-  curves = visualize.read_scalars(os.path.join(model_dir, "tf_checkpoint"))
+  model_dir = layout_of_run.model
+  curves = read_scalars(layout.checkpoint_dir(model_dir))
   with atomic_path(os.path.join(target, "curves.csv")) as temporary, open(temporary, "w", newline="") as f:
     writer = csv.writer(f)
     writer.writerow(["step", "tag", "value"])
     for tag, (steps, values) in sorted(curves.items()):
       writer.writerows((step, tag, value) for step, value in zip(steps, values))
-  train_results = read_json(os.path.join(model_dir, "results", "json", "train_results.json"))
+  train_results = read_json(layout.step_results(model_dir, layout.TRAIN))
   metrics = {}
   for metric in point["metrics"]:
-    results = read_json(os.path.join(point_dir, "metrics", "mean", metric, "results", "json",
-                                     "evaluation_results.json"))
+    results = read_json(layout.step_results(layout_of_run.metric(metric), layout.EVALUATION))
     if results is not None:
       metrics[metric] = results
-  provenance = read_json(os.path.join(point_dir, "provenance.json"), {})
-  train_gin = os.path.join(model_dir, "results", "gin", "train.gin")
+  provenance = read_json(layout_of_run.provenance, {})
+  train_gin = layout.step_gin(model_dir, layout.TRAIN)
   if train_results is not None:
     write_json_atomically(os.path.join(target, "train_results.json"), train_results)
     shutil.copyfile(train_gin, os.path.join(target, "train.gin"))

@@ -32,12 +32,13 @@ from disentanglement_lib.evaluation.metrics import strong_downstream_task  # noq
 from disentanglement_lib.evaluation.metrics import unified_scores  # noqa: F401
 from disentanglement_lib.evaluation.metrics import unsupervised_metrics  # noqa: F401
 from evaluation import representation_cache
-from submission import cli
+from submission import cli, layout
 from submission.data import named_data
 from submission.errors import UserError
 from submission.postprocess import resolve_auto_dataset
 from submission.atomic import atomic_directory
-from submission.results import EXPORT_DIR, RESULTS_DIR, check_output_dir, check_saved_model, write_results
+from submission.layout import EXPORT_DIR, RESULTS_DIR
+from submission.results import check_output_dir, check_saved_model, write_results
 
 
 def load_representation_signature(representation_dir):
@@ -90,7 +91,7 @@ def evaluate(model_dir, output_dir, overwrite=False, evaluation_fn=gin.REQUIRED,
   start = time.time()
   check_output_dir(output_dir, overwrite)
   signature = load_representation_signature(model_dir)  # before a data set of gigabytes is loaded
-  resolve_auto_dataset(os.path.join(model_dir, RESULTS_DIR, "gin", "postprocess.gin"))
+  resolve_auto_dataset(model_dir, layout.POSTPROCESS)
   data = named_data.load()
   representation_function = representation_function_of(signature, data.observation_shape)
   images_needed = representation_cache.images_to_encode()

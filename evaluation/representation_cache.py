@@ -41,7 +41,8 @@ from submission.atomic import atomic_path
 from submission.data import named_data
 from submission.data.observation_index import observation_index
 from submission.errors import UserError
-from submission.results import EXPORT_DIR, RESULTS_DIR, gin_value
+from submission.layout import EXPORT_DIR, RESULTS_DIR
+from submission.results import gin_value
 
 CACHE_DIR = "representation_cache"
 KEY_VERSION = 1

@@ -37,11 +37,11 @@ and ``model.model_num``.
 Each point writes ``<output>/<model_num>/``:
 
     sweep_point.json                 the point's definition (gin file, bindings, metrics)
-    model/  postprocessed/mean/  metrics/mean/<metric>/  scores.json      (as submission.pipeline writes them)
+    model/  postprocessed/mean/  metrics/mean/<metric>/  scores.json      (as evaluation.pipeline writes them)
 
 It also writes ``<output>/<model_num>.log``, the point's stdout/stderr, appended on every attempt.
 
-A point is run by ``submission.pipeline.run_pipeline(..., resume=True)``, which skips completed steps and
+A point is run by ``evaluation.pipeline.run_pipeline(..., resume=True)``, which skips completed steps and
 resumes training from its last checkpoint. The sweep itself skips points that are already complete, meaning
 ``scores.json`` exists and so does every metric's result. A point whose directory was started with another
 definition (another gin file or other bindings) is not touched. It fails with that reason, because mixing two
@@ -56,9 +56,10 @@ import os
 import sys
 import time
 
-from evaluation import batch, workers
-from submission import cli, study
+from evaluation import workers
+from submission import cli, config_record, layout, study
 from submission.errors import UserError
+from submission.layout import RunLayout
 
 try:
   import tomllib
@@ -66,7 +67,6 @@ except ImportError:  # Python < 3.11
   tomllib = None
 
 DLIB_PREFIX = "dlib:"
-POINT_FILE = "sweep_point.json"
 DEFAULT_GPUS_PER_TASK = 1.0  # training dominates a point: one GPU each
 
 
@@ -211,31 +211,33 @@ def definition(point):
 
 
 def is_complete(directory, metrics):
-  return os.path.isfile(os.path.join(directory, "scores.json")) and all(
-      os.path.isfile(os.path.join(directory, "metrics", "mean", m, batch.RESULTS_FILE))
+  run = RunLayout(directory)
+  return os.path.isfile(run.scores_json) and all(
+      os.path.isfile(layout.step_results(run.metric(m), layout.EVALUATION))
       for m in metrics)
 
 
 def definition_conflict(directory, wanted):
   """Why the point's directory cannot be continued with ``wanted``, or None."""
-  path = os.path.join(directory, POINT_FILE)
+  path = RunLayout(directory).sweep_point
   if not os.path.isfile(path):
-    return None if not os.path.exists(os.path.join(directory, "model")) else (
-        f"{directory} holds a model but no {POINT_FILE}: it was not started by this sweep")
+    return None if not os.path.exists(RunLayout(directory).model) else (
+        f"{directory} holds a model but no {os.path.basename(path)}: it was not started by this sweep")
   with open(path) as f:
     recorded = json.load(f)
-  for key in ("gin_file", "bindings", "metric_bindings"):
-    if recorded.get(key) != wanted[key]:
-      hint = (" (to score existing models with other metric settings use python -m evaluation.batch)"
-              if key == "metric_bindings" else "")
-      return (f"{directory} was started with {key} = {recorded.get(key)!r}, the sweep now gives {wanted[key]!r}; "
-              f"use another --output or remove the directory{hint}")
-  return None
+  found = config_record.differences(recorded, wanted, keys=("gin_file", "bindings", "metric_bindings"))
+  if not found:
+    return None
+  key, old, new = found[0]
+  hint = (" (to score existing models with other metric settings use python -m evaluation.batch)"
+          if key == "metric_bindings" else "")
+  return (f"{directory} was started with {key} = {old!r}, the sweep now gives {new!r}; use another --output or "
+          f"remove the directory{hint}")
 
 
 def run_point(point):
   """Worker side: train → postprocess → evaluate for one point, continuing whatever is already done."""
-  from submission import pipeline  # pylint: disable=import-outside-toplevel
+  from evaluation import pipeline  # pylint: disable=import-outside-toplevel  (imports TensorFlow)
   print(f"[sweep] point {point['model_num']} ({time.strftime('%Y-%m-%d %H:%M:%S')}): {point['gin_file']} "
         f"{point['bindings']}", flush=True)
   # metric_workers=1: a sweep worker is a daemon process (it cannot start processes); the sweep runs points in
@@ -275,7 +277,7 @@ def run_sweep(sweep_file, output=None, backend="local", address=None, num_worker
       summary["skipped"] += 1
       workers.remove_if_exists(directory + ".error.json")
     else:
-      workers.write_json_atomically(os.path.join(directory, POINT_FILE), wanted)
+      workers.write_json_atomically(RunLayout(directory).sweep_point, wanted)
       todo.append(dict(wanted, output_dir=directory, gin_path=resolve_gin_file(point["gin_file"])))
   print(f"[sweep] {settings['name']}: {len(points)} points in {output}: {summary['skipped']} already complete, "
         f"{len(todo)} to run", file=sys.stderr, flush=True)

@@ -52,6 +52,11 @@ def l2_loss(true_images, reconstructed_images, activation):
                        axis=1)
 
 
+def reconstruction_activation():
+  """How the decoder's output is read as pixels ('logits' or 'tanh'), as the gin config binds it."""
+  return gin.get_bindings("reconstruction_loss").get("activation", "logits")
+
+
 @gin.configurable("reconstruction_loss", denylist=["true_images", "reconstructed_images"])
 def make_reconstruction_loss(true_images, reconstructed_images, loss_fn=gin.REQUIRED, activation="logits"):
   """Per-example reconstruction loss, [B]; ``reconstructed_images`` are the decoder's logits."""

@@ -11,8 +11,8 @@ model's own latent space (the model exports ``mean_representation`` / ``sampled_
 hyperspherical or gated model exports its own kind of code. Unlike dlib, which ignores it, the sampled
 representation is seeded by ``postprocess.random_seed``: the exported module carries a random generator
 initialised from it, so a freshly loaded module gives the same draws for the same sequence of calls.
-``dataset.name = "auto"`` is resolved from the model's train.gin and recorded in postprocess.gin (the data
-itself is not loaded: neither method needs it).
+``dataset.name = "auto"`` is resolved from the model's card (``model_card.json``, written at export) and recorded
+in postprocess.gin (the data itself is not loaded: neither method needs it); the card is copied into ``OUT``.
 """
 
 import os
@@ -22,11 +22,12 @@ import time
 import gin
 import tensorflow as tf
 
-from submission import cli
+from submission import cli, layout, model_card
 from submission.data import named_data
 from submission.errors import UserError
 from submission.atomic import atomic_directory
-from submission.results import EXPORT_DIR, RESULTS_DIR, check_output_dir, check_saved_model, gin_value, write_results
+from submission.layout import EXPORT_DIR, RESULTS_DIR
+from submission.results import check_output_dir, check_saved_model, gin_value, write_results
 
 
 class Representation(tf.Module):
@@ -60,15 +61,24 @@ def sampled_representation():
   return transform
 
 
-def resolve_auto_dataset(results_gin_file):
-  """dlib's ``dataset.name = "auto"``: the name recorded by the previous step, bound for this one."""
+def recorded_dataset(step_dir, step):
+  """The data set ``step_dir`` was made from: its model card's, or, in a directory another tool made, the
+  ``dataset.name`` of the gin config dlib records for ``step``; None when neither says."""
+  card = model_card.read(step_dir)
+  if card is not None:
+    return card.dataset
+  gin_file = layout.step_gin(step_dir, step)
+  return gin_value(gin_file, "dataset.name") if os.path.isfile(gin_file) else None
+
+
+def resolve_auto_dataset(step_dir, step):
+  """dlib's ``dataset.name = "auto"``: the data set of the previous step (``recorded_dataset``), bound for this one."""
   if gin.query_parameter("dataset.name") == "auto":
-    if not os.path.isfile(results_gin_file):
-      raise UserError(f"dataset.name is 'auto' but {results_gin_file} does not exist: the previous step did not "
-                      f"finish (re-run it, e.g. training with --resume)")
-    name = gin_value(results_gin_file, "dataset.name")
+    name = recorded_dataset(step_dir, step)
     if name is None:
-      raise UserError(f"dataset.name is 'auto' but {results_gin_file} records no dataset.name")
+      raise UserError(f"dataset.name is 'auto' but {step_dir} records no data set (neither {layout.MODEL_CARD_FILE} "
+                      f"nor {os.path.relpath(layout.step_gin(step_dir, step), step_dir)}): the previous step did not "
+                      f"finish (re-run it, e.g. training with --resume)")
     with gin.unlock_config():
       gin.bind_parameter("dataset.name", name)
   return named_data.dataset_name()
@@ -92,7 +102,8 @@ def postprocess(model_dir, output_dir, overwrite=False, postprocess_fn=gin.REQUI
   module_path = os.path.join(model_dir, EXPORT_DIR)
   check_saved_model(module_path, "train the model (again) first (submission.train, --resume re-exports it)")
   check_output_dir(output_dir, overwrite)
-  resolve_auto_dataset(os.path.join(model_dir, RESULTS_DIR, "gin", "train.gin"))
+  card = model_card.require(model_dir)
+  resolve_auto_dataset(model_dir, layout.TRAIN)
   loaded = tf.saved_model.load(module_path)
   module = Representation(loaded, postprocess_fn(), observation_shape(loaded), random_seed)
   with atomic_directory(output_dir) as temporary:
@@ -100,6 +111,7 @@ def postprocess(model_dir, output_dir, overwrite=False, postprocess_fn=gin.REQUI
                         signatures={"representation": module.representation})
     write_results(os.path.join(temporary, RESULTS_DIR), "postprocess",
                   {"elapsed_time": time.time() - start}, os.path.join(model_dir, RESULTS_DIR))
+    card.write(temporary)  # what the representation was made from, for evaluation and the cache
   return output_dir
 
 

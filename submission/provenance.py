@@ -14,11 +14,12 @@ import subprocess
 
 import numpy as np
 
+from submission import layout
 from submission.atomic import write_json_atomically
 from submission.data import dsprites_render, named_data
 
 REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FILE_NAME = "provenance.json"
+FILE_NAME = layout.PROVENANCE_FILE  # beside the run: RunLayout.provenance
 DSPRITES_NAMES = ("dsprites_full", "dsprites_noshape", "color_dsprites", "noisy_dsprites", "scream_dsprites")
 
 

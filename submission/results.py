@@ -11,10 +11,6 @@ from disentanglement_lib.utils import results as dlib_results
 from submission.atomic import atomic_directory
 from submission.errors import UserError
 
-# dlib's directory names inside every step's output directory.
-EXPORT_DIR = "tfhub"
-RESULTS_DIR = "results"
-
 
 def check_output_dir(path, overwrite):
   """dlib's rule: an existing output directory is an error unless ``overwrite`` (then it will be replaced)."""

@@ -15,7 +15,6 @@ from submission import losses, traversal
 
 RECONSTRUCTIONS_TAG = "images/reconstructions"
 TRAVERSALS_TAG = "images/traversals"
-PRIOR_DRAWS = 256  # enough to tell a manifold prior from a Gaussian one (see traversal.detect_geometry)
 
 
 @gin.configurable("checkpoint_images")
@@ -23,10 +22,6 @@ def image_settings(enabled=True, num_images=8, num_values=7):
   """Whether checkpoints write TensorBoard images, how many inputs they reconstruct and how many values each
   traversal row shows."""
   return dict(enabled=enabled, num_images=num_images, num_values=num_values)
-
-
-def reconstruction_activation():
-  return gin.get_bindings("reconstruction_loss").get("activation", "logits")
 
 
 class CheckpointImages:
@@ -37,7 +32,7 @@ class CheckpointImages:
     self.inputs = tf.constant(inputs, tf.float32)
     self.num_values = num_values
     self.seed = tf.constant([seed, 0x1A6E], tf.int64)
-    self.activation = reconstruction_activation()
+    self.activation = losses.reconstruction_activation()
 
   def pixels(self, codes):
     logits = tf.cast(self.model.decode(tf.constant(codes, tf.float32)), tf.float32)
@@ -47,8 +42,7 @@ class CheckpointImages:
     """{tag: [H, W, ch] image}: inputs over reconstructions, and the first input's traversal of every dimension."""
     params = self.model.encode(self.inputs)
     reconstructed = self.pixels(self.model.latent.sample(params, self.seed))
-    prior = self.model.latent.sample_prior(PRIOR_DRAWS, self.seed).numpy()
-    geometry = traversal.detect_geometry(prior, self.model.num_latent)
+    geometry = self.model.latent.geometry
     code = self.model.latent.representation(params).numpy()[:1].astype(np.float64)
     positions = traversal.grid_positions(geometry, self.num_values)
     rows = [self.pixels(traversal.traverse(code, j, positions, geometry)[0])

@@ -21,15 +21,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from submission import architectures, cli, export, losses, optimizers  # noqa: F401  (register configurables)
-from submission import summary_images
+from submission import architectures, cli, config_record, export, losses, optimizers  # noqa: F401  (configurables)
+from submission import model_card, summary_images
 from submission import models  # registers every model configurable; models.base.dtype_policy below
 from submission.data import named_data
 from submission.atomic import atomic_directory, atomic_file
 from submission.errors import UserError
-from submission.results import EXPORT_DIR, RESULTS_DIR, check_output_dir, write_results
+from submission.layout import CHECKPOINT_DIR, EXPORT_DIR, RESULTS_DIR
+from submission.results import check_output_dir, write_results
 
-CHECKPOINT_DIR = "tf_checkpoint"
 
 
 class TrainingDiverged(UserError):
@@ -57,27 +57,16 @@ RESUMABLE_CHANGES = ("model.training_steps", "model.eval_steps", "train_loop.", 
 CONFIGURATION_RECORD = "train_config.gin"
 
 
-def configuration_differences(recorded, current):
-  """Bindings that differ between two {key: gin text} dicts, except those a resumed run may change."""
-  keys = sorted(set(recorded) | set(current))
-  return [(key, recorded.get(key), current.get(key)) for key in keys
-          if recorded.get(key) != current.get(key)
-          and not any(key.startswith(c) or key.endswith(c) for c in RESUMABLE_CHANGES)]
-
-
 def check_same_configuration(model_dir):
   """Raises a UserError when the active gin config differs from the one ``model_dir`` was trained with."""
   record = os.path.join(model_dir, CHECKPOINT_DIR, CONFIGURATION_RECORD)
   if not os.path.exists(record):
     return
-  with open(record) as f:
-    differences = configuration_differences(cli.parse_gin_text(f.read()), cli.parse_gin_text(gin.config_str()))
-  if differences:
-    shown = "; ".join(f"{key} was {old if old is not None else 'unset'}, now {new if new is not None else 'unset'}"
-                      for key, old, new in differences[:3])
-    more = f" (and {len(differences) - 3} more)" if len(differences) > 3 else ""
-    raise UserError(f"{model_dir} was trained with another configuration: {shown}{more}. Resume with the same "
-                    f"configuration, or pass --overwrite to start again")
+  found = config_record.differences(config_record.read_gin_record(record), cli.parse_gin_text(gin.config_str()),
+                                    may_change=RESUMABLE_CHANGES)
+  if found:
+    raise UserError(f"{model_dir} was trained with another configuration: {config_record.describe(found)}. Resume "
+                    f"with the same configuration, or pass --overwrite to start again")
 
 
 def record_configuration(model_dir):
@@ -165,6 +154,9 @@ def train(model_dir, overwrite=False, model=gin.REQUIRED, training_steps=gin.REQ
   loop.run(stream, training_steps, settings, start)
 
   export.export_model(model, os.path.join(model_dir, EXPORT_DIR))
+  with open(os.path.join(model_dir, CHECKPOINT_DIR, CONFIGURATION_RECORD)) as f:
+    model_card.ModelCard.of(model, named_data.dataset_name(), losses.reconstruction_activation(), f.read()).write(
+        model_dir)
   results = loop.evaluate(batch_dataset(data, batch_size, eval_seed, num_batches=eval_steps))
   results["global_step"] = int(loop.global_step.numpy())
   results["elapsed_time"] = time.time() - start

@@ -1,5 +1,5 @@
 """Latent traversals and image grids (pure NumPy): how a code moves along one latent dimension, by the latent
-space's geometry. Used by the pictures (``evaluation.visualize``) and by the TensorBoard images written at each
+space's geometry. Used by the pictures (``applications.visualize``) and by the TensorBoard images written at each
 checkpoint (``submission.summary_images``).
 
 Latent traversals start from the posterior location of a few images (the ``mean_representation``, which is
@@ -21,39 +21,22 @@ the latent geometry, detected from the shape of the code and confirmed on draws 
   are V angles spaced 2π/V apart and centred on θ = 0 (the image's own code is the middle column for odd V),
   and the animation goes once round, θ = 2πt/F.
 
-Detection (``detect_geometry``): torus when the code has 2·num_latent columns and every (cos, sin) pair of the
-prior draws has unit norm; sphere when it has num_latent + 1 columns and every prior draw has unit norm;
-Euclidean otherwise. The tolerance (0.05) admits ER-VAE's learned embeddings, which lie near, not exactly on,
-the manifold; traversals then run on the exact manifold (the start is projected onto it first). A Gaussian
-prior never passes the test (all draws of norm 1 ± 0.05 has probability ~0).
+The geometry is the latent space's own (``LatentSpace.geometry``, recorded in the model card). ER-VAE's learned
+embeddings lie near, not exactly on, the manifold; traversals then run on the exact manifold (the start is
+projected onto it first).
 """
 
 import math
 
 import numpy as np
 
-EUCLIDEAN, SPHERE, TORUS = "euclidean", "sphere", "torus"
+from submission.latent.base import EUCLIDEAN, SPHERE, TORUS  # noqa: F401  (the geometries traversals follow)
 GAUSSIAN_RANGE = (-2., 2.)   # the N(0, 1) prior's central 95.4% interval
-MANIFOLD_TOLERANCE = 0.05
 PADDING = 2                  # pixels between the tiles of a grid
 PADDING_VALUE = 1.           # white, as dlib's visualize_util
 
 
 # --- latent geometry and traversals (pure NumPy) ----------------------------------------------------------------
-def detect_geometry(prior_samples, num_latent=None, tolerance=MANIFOLD_TOLERANCE):
-  """'torus', 'sphere' or 'euclidean' from draws of the prior, [n, code_size] (see the module docstring)."""
-  samples = np.asarray(prior_samples, dtype=np.float64)
-  code_size = samples.shape[1]
-  if code_size % 2 == 0 and num_latent in (None, code_size // 2):
-    pair_norms = np.linalg.norm(samples.reshape(len(samples), -1, 2), axis=-1)
-    if np.all(np.abs(pair_norms - 1.) < tolerance):
-      return TORUS
-  if num_latent in (None, code_size - 1):
-    if np.all(np.abs(np.linalg.norm(samples, axis=-1) - 1.) < tolerance):
-      return SPHERE
-  return EUCLIDEAN
-
-
 def num_traversal_dimensions(geometry, code_size):
   """Coordinates for Euclidean codes and spheres (ambient coordinates), circles for tori."""
   return code_size // 2 if geometry == TORUS else code_size

@@ -15,8 +15,9 @@ import tensorflow as tf
 
 from conftest import (FAST_ARCHITECTURE, REPOSITORY_ROOT, assert_one_error_line, dlib_config, read_json,
                       run_python)
-from evaluation import evaluate
-from submission import optimizers, pipeline, train
+from applications import run_local
+from evaluation import evaluate, pipeline
+from submission import optimizers, train
 from submission.data import dsprites_render, named_data
 from submission.errors import UserError
 
@@ -48,7 +49,7 @@ def siblings(directory):
 def complete_run(tmp_path_factory):
   """A complete tiny run (model, representation, one metric, scores, pictures) and its files."""
   output = str(tmp_path_factory.mktemp("complete") / "run")
-  pipeline.run_pipeline(GIN_FILE, output, **TINY_RUN)
+  run_local.run_local(GIN_FILE, output, **TINY_RUN)
   return output, files_of(output)
 
 
@@ -79,7 +80,7 @@ def test_an_overwrite_failing_at_any_stage_keeps_the_complete_run(stage, complet
   if fault:
     monkeypatch.setattr(train.TrainingLoop, "save", fault)  # at the first checkpoint, after two steps
   with pytest.raises((UserError, OSError), match=message):
-    pipeline.run_pipeline(GIN_FILE, output, overwrite=True, **dict(TINY_RUN, **changes))
+    run_local.run_local(GIN_FILE, output, overwrite=True, **dict(TINY_RUN, **changes))
   assert files_of(output) == files
   assert siblings(output) == []
   assert ("[train] step 2/50" in capsys.readouterr().out) == bool(fault)  # bad bindings: found before any step
@@ -94,7 +95,7 @@ def new_checkpoints(directory):
 
 def test_an_overwrite_killed_during_training_keeps_the_complete_run(complete_run):
   output, files = complete_run
-  command = [sys.executable, "-m", "submission.run_local", GIN_FILE, "--output", output, "--overwrite",
+  command = [sys.executable, "-m", "applications.run_local", GIN_FILE, "--output", output, "--overwrite",
              "--dataset", "dummy_data", "--steps", "100000", "--metrics", "mig", "--gin_bindings", *MODEL_BINDINGS]
   process = subprocess.Popen(command, cwd=REPOSITORY_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              env=dict(os.environ, PYTHONPATH=REPOSITORY_ROOT, TF_CPP_MIN_LOG_LEVEL="2"))
@@ -111,7 +112,7 @@ def test_an_overwrite_killed_during_training_keeps_the_complete_run(complete_run
 
 
 def test_an_overwrite_that_succeeds_replaces_the_run(run_copy):
-  pipeline.run_pipeline(GIN_FILE, run_copy, overwrite=True, **dict(TINY_RUN, steps=3))
+  run_local.run_local(GIN_FILE, run_copy, overwrite=True, **dict(TINY_RUN, steps=3))
   assert read_json(os.path.join(run_copy, "model", "results", "json", "train_results.json"))["global_step"] == 3
   assert os.path.isfile(os.path.join(run_copy, "scores.json"))
   assert siblings(run_copy) == []
@@ -139,7 +140,7 @@ def test_a_learning_rate_changed_on_resume_is_used(tmp_path):
 def test_resume_redoes_a_broken_representation(removed, run_copy, capsys):
   broken = os.path.join(run_copy, "postprocessed", "mean", "tfhub", removed)
   (shutil.rmtree if os.path.isdir(broken) else os.remove)(broken)
-  pipeline.run_pipeline(GIN_FILE, run_copy, resume=True, **TINY_RUN)
+  run_local.run_local(GIN_FILE, run_copy, resume=True, **TINY_RUN)
   assert os.path.exists(broken)
   out = capsys.readouterr().out
   assert "[postprocess]" in out and "[evaluate] mig on " in out and "[train]" not in out
@@ -149,7 +150,7 @@ def test_resume_redoes_a_broken_representation(removed, run_copy, capsys):
 def test_a_bad_metric_binding_is_found_before_training(tmp_path, capsys):
   output = str(tmp_path / "run")
   with pytest.raises(UserError, match="num_trian"):
-    pipeline.run_pipeline(GIN_FILE, output, **dict(TINY_RUN, metric_bindings=["mig.num_trian = 200"]))
+    run_local.run_local(GIN_FILE, output, **dict(TINY_RUN, metric_bindings=["mig.num_trian = 200"]))
   assert not os.path.exists(output) and "[train]" not in capsys.readouterr().out
 
 
@@ -161,6 +162,17 @@ def test_a_hyper_parameter_of_the_wrong_type_is_one_line_and_leaves_nothing(tmp_
                         "model.eval_steps = 1", "vae.beta = 'x'"])
   assert_one_error_line(process, "cannot be trained with this configuration", "Expected float32")
   assert not os.path.exists(model_dir)  # so that a corrected rerun neither says "exists" nor refuses --resume
+
+
+def test_a_latent_space_the_model_cannot_use_is_one_line_naming_the_accepted_kinds(tmp_path):
+  model_dir = str(tmp_path / "m")
+  process = run_python(["-m", "submission.train", "--model_dir", model_dir, "--gin_config",
+                        dlib_config("config/tests/methods/unsupervised/train_test.gin"), "--gin_bindings",
+                        "model.model = @dip_vae()", "dip_vae.lambda_od = 1.", "dip_vae.lambda_d_factor = 1.",
+                        "latent_space.factory = @hypersphere"])
+  assert_one_error_line(process, "dip_vae needs a latent space with a diagonal Gaussian posterior",
+                        "hypersphere has a diffusion on a manifold one", "@gaussian, @l0_gated_gaussian")
+  assert not os.path.exists(model_dir)
 
 
 def test_an_integer_learning_rate_means_the_float():
@@ -214,7 +226,7 @@ def test_bad_arguments_are_answered_without_importing_tensorflow(tmp_path):
   (tmp_path / "file").write_text("")
   cases = {name: [a.replace("{tmp}", str(tmp_path)) for a in argv]
            for name, (argv, _) in REFUSED_WITHOUT_TENSORFLOW.items()}
-  script = ("import contextlib, io, json, sys\nfrom submission import run_local\nanswers = {}\n"
+  script = ("import contextlib, io, json, sys\nfrom applications import run_local\nanswers = {}\n"
             "for name, argv in json.loads(sys.argv[1]).items():\n"
             "  err = io.StringIO()\n"
             "  with contextlib.redirect_stderr(err):\n"
@@ -231,12 +243,12 @@ def test_bad_arguments_are_answered_without_importing_tensorflow(tmp_path):
 
 
 def test_the_submission_time_budget_is_checked_and_a_too_short_one_warned_about():
-  short = run_python(["-m", "submission.aicrowd", "budget", "5", "0"])
+  short = run_python(["-m", "applications.aicrowd", "budget", "5", "0"])
   assert short.returncode == 0 and short.stdout.strip() == "0.0"
   assert "warning: SUBMISSION_TIME_BUDGET=5s leaves no training time" in short.stderr
-  assert_one_error_line(run_python(["-m", "submission.aicrowd", "budget", "abc", "0"]),
+  assert_one_error_line(run_python(["-m", "applications.aicrowd", "budget", "abc", "0"]),
                         "SUBMISSION_TIME_BUDGET must be a number of seconds, got 'abc'")
-  assert_one_error_line(run_python(["-m", "submission.aicrowd", "budget", "100", "0", "--reserve", "x"]),
+  assert_one_error_line(run_python(["-m", "applications.aicrowd", "budget", "100", "0", "--reserve", "x"]),
                         "SUBMISSION_EXPORT_RESERVE")
 
 
@@ -244,14 +256,14 @@ def test_the_submission_time_budget_is_checked_and_a_too_short_one_warned_about(
 def test_retraining_removes_the_old_scores_before_the_first_step(run_copy, monkeypatch):
   monkeypatch.setattr(train.TrainingLoop, "save", full_disk)
   with pytest.raises(OSError, match="No space left"):
-    pipeline.run_pipeline(GIN_FILE, run_copy, resume=True, **dict(TINY_RUN, steps=6))
+    run_local.run_local(GIN_FILE, run_copy, resume=True, **dict(TINY_RUN, steps=6))
   # What is made from the model is gone; the model, where it came from and the command that made it stay.
   assert sorted(os.listdir(run_copy)) == ["model", "provenance.json", "reproduce.sh"]
 
 
 def test_a_refused_resume_keeps_the_scores(run_copy):
   with pytest.raises(UserError, match="another configuration"):
-    pipeline.run_pipeline(GIN_FILE, run_copy, resume=True,
+    run_local.run_local(GIN_FILE, run_copy, resume=True,
                           **dict(TINY_RUN, steps=3, gin_bindings=MODEL_BINDINGS + ["vae.beta = 9."]))
   assert os.path.isfile(os.path.join(run_copy, "scores.json"))
 

@@ -17,7 +17,8 @@ import tensorflow as tf
 
 import submission.data.correlated_ellipses as CE
 from conftest import REPOSITORY_ROOT
-from submission import cli, pipeline
+from evaluation import pipeline
+from submission import cli
 from submission.data import named_data
 from submission.errors import UserError
 

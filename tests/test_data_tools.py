@@ -8,7 +8,7 @@ import PIL.Image
 import pytest
 
 from conftest import assert_one_error_line, run_python
-from submission.data import dsprites_render, loaders, named_data, tools
+from submission.data import dsprites_render, loaders, named_data, registry, tools
 
 DSPRITES_SIZES = [1, 3, 2, 8, 5, 3]
 
@@ -219,8 +219,8 @@ def test_verify_and_info_never_load_a_data_set(data_root, capsys, monkeypatch):
   def expensive_load():
     raise AssertionError("loaded")
 
-  monkeypatch.setitem(named_data._REGISTRY, "rendered_on_first_use", named_data.DatasetEntry(expensive_load))
-  monkeypatch.setitem(named_data._REGISTRY, "with_a_file", named_data.DatasetEntry(expensive_load, ("f.bin",)))
+  monkeypatch.setitem(registry._REGISTRY, "rendered_on_first_use", named_data.DatasetEntry(expensive_load))
+  monkeypatch.setitem(registry._REGISTRY, "with_a_file", named_data.DatasetEntry(expensive_load, ("f.bin",)))
   (data_root / "f.bin").write_bytes(b"x")
   status, out, err = _run(capsys, "verify", "rendered_on_first_use", "with_a_file")
   assert status == 0 and err == ""

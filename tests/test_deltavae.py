@@ -14,6 +14,7 @@ import tensorflow as tf
 from conftest import stateless_seed
 from submission import train as train_lib
 from submission.latent import diffusion as D
+from submission.latent import manifolds as M
 from submission.models.deltavae import DeltaVAE, capacity_schedule
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -92,9 +93,9 @@ def test_sphere_walk_spread_matches_brownian_motion():
   # E[geodesic distance²] = d·t − S·t²/6 ≈ d·t (S·t²/6 is 0.15% of d·t here); Monte-Carlo s.e. of the ratio
   # is √(2/d)/√N ≈ 0.2%, and the L = 10 walk is within ~0.5% of Brownian motion (docs/models/deltavae.md §1).
   d, t, n = 10, 1e-3, 50000
-  loc = D.project(tf.random.stateless_normal([n, d + 1], seed=stateless_seed(7)))
+  loc = M.nearest_on_sphere(tf.random.stateless_normal([n, d + 1], seed=stateless_seed(7)))
   z = D.projected_random_walk(loc, tf.fill([n, 1], t), 10, stateless_seed(8))
-  r2 = np.square(D.sphere_geodesic_distance(tf.cast(loc, tf.float64), tf.cast(z, tf.float64)).numpy())
+  r2 = np.square(M.sphere_geodesic_distance(tf.cast(loc, tf.float64), tf.cast(z, tf.float64)).numpy())
   ratio = r2.mean() / (d * t)
   assert abs(ratio - 1.) < 0.03, ratio
 
@@ -116,7 +117,7 @@ def test_torus_walk_spread_matches_brownian_motion():
 def test_walk_gradients_wrt_loc_and_t(num_steps):
   # Reparameterised: gradients reach loc and t through all steps, finite, and d/dt agrees with a central finite
   # difference of the same (stateless) walk.
-  loc = tf.Variable(D.project(tf.random.stateless_normal([64, 6], seed=stateless_seed(11), dtype=tf.float64)))
+  loc = tf.Variable(M.nearest_on_sphere(tf.random.stateless_normal([64, 6], seed=stateless_seed(11), dtype=tf.float64)))
   t = tf.Variable(tf.fill([64, 1], tf.constant(3e-3, tf.float64)))
   weights = tf.random.stateless_normal([64, 6], seed=stateless_seed(12), dtype=tf.float64)
   seed = stateless_seed(13, num_steps)
@@ -204,7 +205,7 @@ def _model_with_latent(**kwargs):
 
 def test_regularizer_against_numpy():
   log_t = np.array([[-5.], [-6.], [-7.5], [-5.5]], np.float32)
-  params = {"loc": D.project(tf.ones([4, 11])), "log_t": tf.constant(log_t)}
+  params = {"loc": M.nearest_on_sphere(tf.ones([4, 11])), "log_t": tf.constant(log_t)}
   kl = -5 * np.log(2 * np.pi * np.exp(log_t[:, 0])) - 5 + 3.0313478 + 90 * np.exp(log_t[:, 0]) / 4
   kl_mean = tf.constant(kl.mean(), tf.float32)
   beta, c_min, c_max, ramp = 2.5, 0., 30., 1000

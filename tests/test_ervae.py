@@ -1,5 +1,5 @@
 """Tests for the ER-VAE: the embedded-manifold latent space (submission.latent.embedded), the embedding fit
-(submission.ervae), the model (submission.models.ervae), its gin config and the circle benchmark (bench/)."""
+(submission.fit_embedding), the model (submission.models.ervae), its gin config and the circle benchmark (bench/)."""
 
 import importlib.util
 import json
@@ -13,11 +13,12 @@ import scipy.stats
 import tensorflow as tf
 
 from conftest import REPOSITORY_ROOT, stateless_seed
-from submission import ervae as fit_lib
-from submission import pipeline
+from submission import fit_embedding as fit_lib
+from evaluation import pipeline
 from submission import train as train_lib
 from submission.errors import UserError
 from submission.latent import embedded as E
+from submission.latent import manifolds as M
 from submission.models.ervae import ERVAE
 from test_pipeline import METRICS
 
@@ -49,7 +50,7 @@ def _chi2_uniform_p(values, bins):
 
 @pytest.fixture(scope="module")
 def learned_circle(tmp_path_factory):
-  """A short WAE fit of the circle (seed 0, 600 steps), saved as fit-embedding saves it."""
+  """A short WAE fit of the circle (seed 0, 600 steps), saved as submission.fit_embedding saves it."""
   network, description = fit_lib.fit_embedding("circle", steps=600, eval_samples=1000, seed=0)
   directory = fit_lib.save_embedding(str(tmp_path_factory.mktemp("emb") / "circle"), network, description)
   return network, description, directory
@@ -74,7 +75,7 @@ def test_torus_projection_is_uniform_and_independent_per_circle():
   angles = _angles(z)
   counts, _, _ = np.histogram2d(angles[:, 0], angles[:, 1], bins=8, range=[[0, 2 * np.pi]] * 2)
   assert scipy.stats.chisquare(counts.ravel()).pvalue > ALPHA
-  assert float(tf.reduce_max(E.Torus(2).distance(z))) < 1e-6
+  assert float(tf.reduce_max(M.Torus(2).distance(z))) < 1e-6
 
 
 @pytest.mark.parametrize("d", [1, 2, 3, 5])
@@ -92,16 +93,16 @@ def test_sphere_projection_pushes_the_prior_to_the_uniform_law(d):
   np.testing.assert_allclose(np.cov(z.T), np.eye(d + 1) / (d + 1), atol=0.01)
   # Negative control: the naive hyperspherical map with *uniform* polar angles is rejected.
   u = tf.random.stateless_uniform([20000, d], seed=stateless_seed(5))
-  naive = tf.concat([tf.cos(math.pi * u[:, :1]), tf.sin(math.pi * u[:, :1]) * E.sphere_projection(u[:, 1:])], 1)
+  naive = tf.concat([tf.cos(math.pi * u[:, :1]), tf.sin(math.pi * u[:, :1]) * M.sphere_from_unit_cube(u[:, 1:])], 1)
   assert scipy.stats.kstest((1. + naive.numpy()[:, 0]) / 2., scipy.stats.beta(d / 2., d / 2.).cdf).pvalue < ALPHA
 
 
 def test_parse_manifold_and_dimension_checks():
-  assert E.parse_manifold("circle").spec == "circle" and E.parse_manifold("torus:3").ambient_dim == 6
-  assert E.parse_manifold("sphere:4").ambient_dim == 5 and E.parse_manifold(" Torus:1 ").spec == "circle"
+  assert M.parse_manifold("circle").spec == "circle" and M.parse_manifold("torus:3").ambient_dim == 6
+  assert M.parse_manifold("sphere:4").ambient_dim == 5 and M.parse_manifold(" Torus:1 ").spec == "circle"
   for bad in ("donut", "torus", "torus:x", "sphere:0", "circle:2", "torus:-1"):
     with pytest.raises(UserError, match="manifold|positive"):
-      E.parse_manifold(bad)
+      M.parse_manifold(bad)
   with pytest.raises(UserError, match="encoder.num_latent"):
     _latent("circle", 3)
   with pytest.raises(UserError, match="encoder.num_latent"):
@@ -171,7 +172,7 @@ def test_group_action_rotates_by_the_encoded_angle_and_stays_on_the_torus():
   assert np.abs(turned).max() < 1e-4
   # The exported location is rotated too; without the group action it is f(location) itself.
   location = space.embedding_map(space.hidden_location(params)).numpy()
-  np.testing.assert_allclose(space.representation(params).numpy(), E.rotate_pairs(location, params["rotation"]),
+  np.testing.assert_allclose(space.representation(params).numpy(), M.rotate_pairs(location, params["rotation"]),
                              atol=1e-6)
   assert np.abs(np.angle(np.exp(1j * (_angles(space.representation(params)) - _angles(location)
                                       - encoded_angle)))).max() < 1e-4
@@ -183,9 +184,9 @@ def test_rotate_pairs_against_rotation_matrices():
   rotation = np.stack([np.cos(alpha), np.sin(alpha)], -1).reshape(5, 4).astype(np.float32)
   expected = np.stack([np.einsum("ij,j->i", [[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]], z[n, 2 * c:2 * c + 2])
                        for n in range(5) for c in range(2) for t in [alpha[n, c]]]).reshape(5, 4)
-  np.testing.assert_allclose(E.rotate_pairs(tf.constant(z), tf.constant(rotation)).numpy(), expected, atol=1e-5)
+  np.testing.assert_allclose(M.rotate_pairs(tf.constant(z), tf.constant(rotation)).numpy(), expected, atol=1e-5)
   # A rotation keeps every pair's radius, hence the distance to the torus, for points off it too (a learned f).
-  np.testing.assert_allclose(E.Torus(2).distance(E.rotate_pairs(z, rotation)).numpy(), E.Torus(2).distance(z),
+  np.testing.assert_allclose(M.Torus(2).distance(M.rotate_pairs(z, rotation)).numpy(), M.Torus(2).distance(z),
                              atol=1e-5)
 
 
@@ -211,17 +212,17 @@ def test_gaussian_encoder_logvar_is_the_delta_method_variance():
 # --- the learned embedding -----------------------------------------------------------------------------------------
 def test_short_fit_keeps_prior_samples_close_to_the_circle(learned_circle):
   # Bound: mean distance < 0.1. An untrained f sits near the origin (distance ≈ 1) and the 2-to-1 "fold" the WAE
-  # must escape maps onto a diameter (≈ 0.43); 3000 steps reach ≈ 0.015 (see submission/ervae.py).
+  # must escape maps onto a diameter (≈ 0.43); 3000 steps reach ≈ 0.015 (see submission/fit_embedding.py).
   network, description, _ = learned_circle
   quality = description["quality"]
   assert quality["mean_distance"] < 0.1, quality
   assert quality["mmd"] < 0.05, quality
   assert description["projection_quality"]["mean_distance"] < 1e-6
   assert abs(description["projection_quality"]["mmd"]) < 0.01  # the estimator's noise floor
-  again = fit_lib.embedding_quality(network, E.parse_manifold("circle"), "uniform", 1000, seed=0)
+  again = fit_lib.embedding_quality(network, M.parse_manifold("circle"), "uniform", 1000, seed=0)
   assert again == pytest.approx(quality, rel=1e-5, abs=1e-6)
   untrained = E.embedding_network(1, 2, [256, 256], "relu")
-  assert fit_lib.embedding_quality(untrained, E.parse_manifold("circle"), "uniform", 1000)["mean_distance"] > 0.5
+  assert fit_lib.embedding_quality(untrained, M.parse_manifold("circle"), "uniform", 1000)["mean_distance"] > 0.5
 
 
 def test_saved_embedding_loads_frozen_into_the_latent_space_and_serves_a_torus(learned_circle):
@@ -249,13 +250,13 @@ def test_embedding_mismatches_are_one_line_errors(learned_circle, tmp_path):
     _latent("circle", 1, embedding=directory, hidden_prior="normal")
   with pytest.raises(UserError, match="embeds circle, not sphere:2"):
     _latent("sphere", 2, embedding=directory)
-  with pytest.raises(UserError, match="fit-embedding"):
+  with pytest.raises(UserError, match="fit_embedding"):
     _latent("circle", 1, embedding=str(tmp_path / "nothing"))
 
 
 def test_fit_embedding_command_line(tmp_path, capsys):
   out = str(tmp_path / "emb")
-  fit_lib.main(["fit-embedding", "--manifold", "sphere:2", "--out", out, "--steps", "3", "--eval-samples", "64",
+  fit_lib.main(["--manifold", "sphere:2", "--out", out, "--steps", "3", "--eval-samples", "64",
                 "--widths", "16,16", "--prior", "normal"])
   printed = capsys.readouterr().out
   assert "learned f" in printed and "projection" in printed and out in printed
@@ -268,7 +269,7 @@ def test_fit_embedding_command_line(tmp_path, capsys):
   for argv, fragment in ((["--manifold", "sphere:2", "--out", out], "already exists"),
                          (["--manifold", "klein", "--out", str(tmp_path / "k")], "unknown manifold")):
     with pytest.raises(SystemExit) as exit_info:
-      fit_lib.main(["fit-embedding"] + argv)
+      fit_lib.main(argv)
     assert exit_info.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], lines
@@ -298,7 +299,7 @@ def test_config_parses_to_the_documented_model():
 
 def test_missing_learned_embedding_stops_training_with_the_fix_and_writes_nothing(tmp_path):
   model_dir = tmp_path / "model"
-  with pytest.raises(UserError, match="fit-embedding --manifold circle"):
+  with pytest.raises(UserError, match="fit_embedding --manifold circle"):
     train_lib.train_with_gin(str(model_dir), gin_config_files=[CONFIG], gin_bindings=[
         "dataset.name = 'dummy_data'", f"embedded_manifold.embedding = '{tmp_path / 'no_such_embedding'}'"])
   assert not model_dir.exists()

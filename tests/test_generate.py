@@ -1,7 +1,8 @@
-"""submission.generate: decoded prior samples as a PNG grid, for a CHyVAE (hierarchical prior), with sigmoid pixels
-or, when train.gin records the 'tanh' activation, tanh/2 + 0.5; plus CHyVAE's exported signatures (full-covariance
+"""applications.generate: decoded prior samples as a PNG grid, for a CHyVAE (hierarchical prior), with sigmoid pixels
+or, when the model card records the 'tanh' activation, tanh/2 + 0.5; plus CHyVAE's exported signatures (full-covariance
 posterior)."""
 
+import dataclasses
 import os
 import shutil
 
@@ -10,8 +11,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from applications import generate
 from conftest import REPOSITORY_ROOT, run_python
-from submission import generate, train
+from submission import model_card, train
 from submission.errors import UserError
 
 TINY = ["dataset.name = 'dummy_data'", "model.training_steps = 2", "model.batch_size = 8", "model.eval_steps = 1",
@@ -28,15 +30,12 @@ def chyvae_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tanh_model_dir(chyvae_dir, tmp_path_factory):
-  """The same exported model, recorded as trained with ``reconstruction_loss.activation = 'tanh'``."""
+  """The same exported model, its card saying it was trained with ``reconstruction_loss.activation = 'tanh'``."""
   model_dir = str(tmp_path_factory.mktemp("tanh") / "model")
   shutil.copytree(chyvae_dir, model_dir)
-  train_gin = os.path.join(model_dir, "results", "gin", "train.gin")
-  with open(train_gin) as f:
-    text = f.read()
-  assert "reconstruction_loss.activation = 'logits'" in text
-  with open(train_gin, "w") as f:
-    f.write(text.replace("reconstruction_loss.activation = 'logits'", "reconstruction_loss.activation = 'tanh'"))
+  card = model_card.require(model_dir)
+  assert card.reconstruction_activation == "logits"
+  dataclasses.replace(card, reconstruction_activation="tanh").write(model_dir)
   return model_dir
 
 
@@ -56,7 +55,7 @@ def tile(grid, k, cols, size=64, gutter=2):
 
 def test_cli_writes_the_decoded_prior_grid(chyvae_dir, tmp_path):
   out = str(tmp_path / "samples.png")
-  process = run_python(["-m", "submission.generate", chyvae_dir, "--out", out, "--num", "10", "--seed", "3"])
+  process = run_python(["-m", "applications.generate", chyvae_dir, "--out", out, "--num", "10", "--seed", "3"])
   assert process.returncode == 0, process.stderr
   assert "10 prior samples" in process.stdout
   picture = np.asarray(Image.open(out))
@@ -80,7 +79,7 @@ def test_same_seed_same_picture_and_pipeline_directories_work(chyvae_dir, tmp_pa
   np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "a.png")), a)
 
 
-def test_tanh_activation_is_read_from_train_gin(tanh_model_dir, tmp_path):
+def test_tanh_activation_is_read_from_the_model_card(tanh_model_dir, tmp_path):
   grid = generate.generate(tanh_model_dir, str(tmp_path / "t.png"), num=4, seed=1)
   tiles = expected_tiles(tanh_model_dir, 4, 1, "tanh")
   sigmoid_tiles = expected_tiles(tanh_model_dir, 4, 1, "logits")

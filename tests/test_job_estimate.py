@@ -45,9 +45,9 @@ def test_estimate_is_printed_once_at_the_second_window_with_the_cpu_advice(capsy
 
 
 def test_quick_flag_applies_the_preset_and_marks_the_run(monkeypatch, capsys, tmp_path):
-  from submission import pipeline, run_local  # pylint: disable=import-outside-toplevel
+  from applications import run_local  # pylint: disable=import-outside-toplevel
   calls = []
-  monkeypatch.setattr(pipeline, "run_pipeline", lambda *args, **kwargs: calls.append(kwargs))
+  monkeypatch.setattr(run_local, "run_local", lambda *args, **kwargs: calls.append(kwargs))
   output = ["--output", os.path.join(str(tmp_path), "run")]
   run_local.main(["gin_configs/beta_vae.gin", "--quick", "--metric_bindings", "mig.num_train = 50"] + output)
   run_local.main(["gin_configs/beta_vae.gin", "--quick", "--steps", "10"] + output)
@@ -61,8 +61,8 @@ def test_quick_flag_applies_the_preset_and_marks_the_run(monkeypatch, capsys, tm
 
 def test_quick_scores_are_marked_in_scores_json_and_the_report(tmp_path):
   from conftest import read_json  # pylint: disable=import-outside-toplevel
-  from evaluation import report  # pylint: disable=import-outside-toplevel
-  from submission import pipeline  # pylint: disable=import-outside-toplevel
+  from applications import report  # pylint: disable=import-outside-toplevel
+  from evaluation import pipeline  # pylint: disable=import-outside-toplevel
   pipeline.write_score_table(str(tmp_path), {"mig": {"discrete_mig": 0.25, "elapsed_time": 1.}}, "quick")
   assert read_json(os.path.join(tmp_path, "scores.json")) == {"mig": {"discrete_mig": 0.25}, "preset": "quick"}
   assert "quick preset" in report.quick_banner("quick") and report.quick_banner(None) == ""

@@ -18,7 +18,8 @@ import tensorflow as tf
 from conftest import REPOSITORY_ROOT, TINY_BINDINGS, stateless_seed
 from test_models import dense, np_bernoulli, np_dip
 from test_pipeline import DLIB_TRAIN_KEYS, METRICS
-from submission import cli, export, pipeline, train
+from evaluation import pipeline
+from submission import cli, export, train
 from submission.data import dsprites_render
 from submission.errors import UserError
 from submission.latent import l0_gate

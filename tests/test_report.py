@@ -22,10 +22,10 @@ SCREENSHOT_DIR_ENV = "REPORT_SCREENSHOT_DIR"  # where the browser test leaves it
 def study(tmp_path_factory):
   """A study directory with two tiny ΔVAE runs of the pipeline (the second a copy of the first, renumbered and
   marked as a quick run)."""
-  from submission import pipeline  # pylint: disable=import-outside-toplevel
+  from applications import run_local  # pylint: disable=import-outside-toplevel
   root = tmp_path_factory.mktemp("study")
   first = str(root / "0")
-  pipeline.run_pipeline(os.path.join(REPOSITORY_ROOT, "gin_configs", "deltavae.gin"), first, **TINY_RUN)
+  run_local.run_local(os.path.join(REPOSITORY_ROOT, "gin_configs", "deltavae.gin"), first, **TINY_RUN)
   second = str(root / "1")
   shutil.copytree(first, second)
   for path in (os.path.join(second, "metrics", "mean", m, "results", "aggregate", "evaluation.json")
@@ -72,10 +72,10 @@ def test_run_page_regenerates_from_the_command_line_and_bad_directory_is_one_lin
   from conftest import run_python  # pylint: disable=import-outside-toplevel
   _, run = study
   os.remove(os.path.join(run, "report.html"))
-  made = run_python(["-m", "evaluation.report", run])
+  made = run_python(["-m", "applications.report", run])
   assert made.returncode == 0, made.stderr
   assert "The command that made this run" in open(os.path.join(run, "report.html")).read()  # reproduce.sh kept
-  bad = run_python(["-m", "evaluation.report", str(tmp_path)])
+  bad = run_python(["-m", "applications.report", str(tmp_path)])
   assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "no trained model" in bad.stderr
   assert not os.path.exists(tmp_path / "report.html")
 
@@ -96,7 +96,7 @@ def test_study_page_has_a_sortable_row_per_run_linking_to_its_page(study):
 
 
 def test_pruned_dimensions_are_the_exactly_zero_prior_columns_and_are_labelled(tmp_path):
-  from evaluation import report, visualize  # pylint: disable=import-outside-toplevel
+  from applications import report, visualize  # pylint: disable=import-outside-toplevel
   from submission import traversal  # pylint: disable=import-outside-toplevel
   draws = np.random.RandomState(0).normal(size=(50, 4)) * np.array([1., 0., 1., 0.])
   draws[3, 0] = 0.  # one zero draw of an open dimension does not make it pruned
@@ -113,7 +113,7 @@ def test_pruned_dimensions_are_the_exactly_zero_prior_columns_and_are_labelled(t
 
 
 def test_key_hyper_parameters_follow_the_model_and_what_it_refers_to():
-  from evaluation import report  # pylint: disable=import-outside-toplevel
+  from applications import report  # pylint: disable=import-outside-toplevel
   config = {"model.model": "@factor_vae()", "factor_vae.gamma": "10.0",
             "discriminator.discriminator_fn": "@fc_discriminator", "factor_vae.discriminator": "@discriminator",
             "discriminator.num_layers": "6", "vae.beta": "4.0", "vae/AdamOptimizer.learning_rate": "0.0001",
@@ -124,7 +124,7 @@ def test_key_hyper_parameters_follow_the_model_and_what_it_refers_to():
 
 
 def test_dsprites_provenance_tells_the_rendering_from_another_file(tmp_path):
-  from evaluation import report  # pylint: disable=import-outside-toplevel
+  from applications import report  # pylint: disable=import-outside-toplevel
   from submission.data import dsprites_render  # pylint: disable=import-outside-toplevel
   rendered = str(tmp_path / "rendered.npz")
   dsprites_render._write_npz(rendered, dsprites_render._subgrid_possible_values([1, 3, 2, 2, 2, 2]), progress=False)

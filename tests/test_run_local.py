@@ -76,7 +76,7 @@ def test_run_local_help_and_bad_metric(tmp_path):
 
 def test_missing_dsprites_is_rendered_and_other_missing_data_named(tmp_path, monkeypatch, capsys):
   import pytest  # pylint: disable=import-outside-toplevel
-  from submission import pipeline  # pylint: disable=import-outside-toplevel
+  from evaluation import pipeline  # pylint: disable=import-outside-toplevel
   from submission.data import dsprites_render, named_data  # pylint: disable=import-outside-toplevel
   from submission.errors import UserError  # pylint: disable=import-outside-toplevel
   monkeypatch.setenv("DISENTANGLEMENT_LIB_DATA", str(tmp_path))

@@ -8,16 +8,18 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
 
+from applications import aicrowd, visualize
 from conftest import REPOSITORY_ROOT, dlib_config, read_json, run_python
 from disentanglement_lib.evaluation.metrics import irs
-from evaluation import evaluate, local_evaluation, visualize
-from submission import aicrowd, cli, traversal
+from evaluation import evaluate, local_evaluation
+from submission import cli, training_curves, traversal
 from submission.data import named_data
 from submission.errors import UserError
 
@@ -194,27 +196,11 @@ def test_visualize_writes_valid_pictures_of_the_expected_sizes(submission, capsy
   # One panel per loss term the training loop logged (here 7 terms: 3 × 3 panels of 400 × 300 pixels).
   results = read_json(os.path.join(model_dir, "results", "json", "train_results.json"))
   terms = set(results) - {"global_step", "elapsed_time", "uuid"}
-  logged = visualize.read_scalars(os.path.join(model_dir, "tf_checkpoint"))
+  logged = training_curves.read_scalars(os.path.join(model_dir, "tf_checkpoint"))
   assert set(logged) - set(visualize.NOT_LOSS_TERMS) == terms and len(terms) == 7
   assert open_image(os.path.join(out, "training_curves.png")).size == (1200, 900)
   with pytest.raises(UserError, match="already exists"):
     visualize.visualize(model_dir)
-
-
-def test_detect_geometry_from_prior_draws():
-  rng = np.random.RandomState(0)
-  gaussian = rng.randn(256, 10)
-  sphere = rng.randn(256, 11)
-  sphere /= np.linalg.norm(sphere, axis=1, keepdims=True)
-  pairs = rng.randn(256, 5, 2)
-  torus = (pairs / np.linalg.norm(pairs, axis=2, keepdims=True)).reshape(256, 10)
-  assert traversal.detect_geometry(gaussian, 10) == traversal.EUCLIDEAN
-  assert traversal.detect_geometry(sphere, 10) == traversal.SPHERE
-  assert traversal.detect_geometry(torus, 5) == traversal.TORUS
-  assert traversal.detect_geometry(torus[:, :2], 1) == traversal.TORUS          # a circle
-  assert traversal.detect_geometry(sphere, 4) == traversal.EUCLIDEAN             # shape disagrees with S^4
-  assert traversal.detect_geometry(1.03 * sphere, None) == traversal.SPHERE      # near the manifold (learned f)
-  assert traversal.detect_geometry(np.zeros((256, 10)), 10) == traversal.EUCLIDEAN  # closed PVAE gates
 
 
 def test_sphere_traversal_stays_on_the_great_circle_through_e_j():
@@ -280,11 +266,11 @@ def test_read_scalars_keeps_the_latest_value_of_a_repeated_step_and_survives_a_c
       for step, value in values.items():
         tf.summary.scalar("loss", value, step=step)
     writer.close()
-  assert visualize.read_scalars(str(tmp_path)) == {"loss": ([1, 2, 3, 4], [1., 2., 30., 40.])}
+  assert training_curves.read_scalars(str(tmp_path)) == {"loss": ([1, 2, 3, 4], [1., 2., 30., 40.])}
   last = sorted(p for p in os.listdir(tmp_path) if p.startswith("events"))[-1]
   with open(tmp_path / last, "r+b") as f:                     # a killed run: the last record is cut short
     f.truncate(os.path.getsize(tmp_path / last) - 5)
-  assert visualize.read_scalars(str(tmp_path))["loss"][0][:3] == [1, 2, 3]
+  assert training_curves.read_scalars(str(tmp_path))["loss"][0][:3] == [1, 2, 3]
 
 
 # --- AIcrowd helpers ----------------------------------------------------------------------------------------------------
@@ -334,7 +320,7 @@ def test_events_are_silent_unless_grading_with_aicrowd_api(tmp_path, monkeypatch
 
 
 def test_aicrowd_command_line_is_silent_when_not_grading():
-  result = run_python(["-m", "submission.aicrowd", "progress", "0.5"], env={"AICROWD_IS_GRADING": ""})
+  result = run_python(["-m", "applications.aicrowd", "progress", "0.5"], env={"AICROWD_IS_GRADING": ""})
   assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
 
@@ -368,10 +354,13 @@ def test_one_dockerfile_builds_the_gpu_or_the_cpu_image_with_the_script_the_test
   assert re.search(r"SUBMISSION_IMAGE=\$\{TENSORFLOW_VARIANT\}", text)    # run.sh: the environment is installed
   assert re.search(r"^RUN scripts/setup_env\.sh$", text, re.M)       # the README's install script, without extras
   assert re.search(r'"\$repo/scripts/setup_env\.sh" ray dev', read("run_tests.sh"))  # ... which the tests run
-  # Everything setup_env.sh reads, and both packages, are in the image before it runs.
+  # Everything setup_env.sh reads, and every package pyproject.toml installs, are in the image before it runs.
   before_setup = text[:text.index("RUN scripts/setup_env.sh")]
-  for copied in ("requirements.txt", "requirements-nodeps.txt", "requirements-ray.txt", "requirements-dev.txt",
-                 "pyproject.toml", "README.md", "scripts/", "submission/", "evaluation/"):
+  with open(os.path.join(REPOSITORY_ROOT, "pyproject.toml"), "rb") as f:
+    packages = [name.rstrip("*") + "/" for name in tomllib.load(f)["tool"]["setuptools"]["packages"]["find"]["include"]]
+  assert packages == ["submission/", "evaluation/", "applications/"]
+  for copied in ["requirements.txt", "requirements-nodeps.txt", "requirements-ray.txt", "requirements-dev.txt",
+                 "pyproject.toml", "README.md", "scripts/"] + packages:
     assert re.search(rf"^COPY [^\n]*(\n     [^\n]*)*\b{re.escape(copied)}", before_setup, re.M), copied
   for copied in ("gin_configs/", "run.sh"):
     assert re.search(rf"^COPY .*\b{re.escape(copied)}", text, re.M), copied

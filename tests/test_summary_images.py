@@ -15,11 +15,11 @@ IMAGE, PAD, NUM_LATENT = 64, 2, 4  # dummy_data's 64×64 images, the grid's padd
 def logged_images(event_dir):
   """{(tag, step): PIL image} of every image summary in the run's event files."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from evaluation import visualize  # pylint: disable=import-outside-toplevel
+  from submission.training_curves import read_events  # pylint: disable=import-outside-toplevel
   images = {}
   for name in sorted(os.listdir(event_dir)):
     if name.startswith("events.out.tfevents"):
-      for event in visualize.read_events(os.path.join(event_dir, name)):
+      for event in read_events(os.path.join(event_dir, name)):
         for value in event.summary.value:
           if value.metadata.plugin_data.plugin_name == "images":
             encoded = tf.make_ndarray(value.tensor)[2]  # [width, height, png]

@@ -5,6 +5,11 @@ depends on the geometry of the code: how head outputs become posterior parameter
 reparameterised sample, the KL to its prior, the representation exported for the metrics, and prior samples.
 Samplers take an optional stateless seed (a [2] int tensor): training and the sampled representation pass one so
 runs are reproducible and resumable; ``None`` draws from TensorFlow's global generator.
+
+Each latent space declares what it is: ``kind``, its gin name (``@hypersphere``, ...), ``geometry``, where its
+codes lie, and ``posterior``, the family of q(z|x) its parameters describe (DIAGONAL_GAUSSIAN: ``mean`` and ``logvar`` of a diagonal Gaussian over
+the code, and so on). A model whose objective reads a family's parameters declares that family
+(``GaussianEncoderModel.posterior``) and is refused any other latent space when it is built (``check_posterior``).
 """
 
 import keras
@@ -32,19 +37,52 @@ def split_seed(seed, num):
   return tf.unstack(tf.random.experimental.stateless_split(seed, num))
 
 
-def resolve_latent_space(space, binding, kind=None):
+# The shapes the codes lie on (what traversals, pictures and the model card go by).
+EUCLIDEAN, SPHERE, TORUS = "euclidean", "sphere", "torus"
+
+# The families of q(z|x) the latent spaces' parameters describe.
+DIAGONAL_GAUSSIAN = "diagonal Gaussian"       # {"mean", "logvar"} over the code itself
+FULL_COVARIANCE_GAUSSIAN = "full-covariance Gaussian"
+DIFFUSION = "diffusion on a manifold"
+EMBEDDED = "embedded manifold"
+
+
+def latent_kinds(posterior):
+  """The gin names of the latent spaces whose posterior is ``posterior``, sorted."""
+  found, pending = set(), [LatentSpace]
+  while pending:
+    cls = pending.pop()
+    pending.extend(cls.__subclasses__())
+    if cls.kind and cls.posterior == posterior:
+      found.add(cls.kind)
+  return sorted(found)
+
+
+def check_posterior(latent, posterior, model_name):
+  """A UserError unless ``latent``'s posterior is ``posterior`` (None accepts any), naming the accepted kinds."""
+  if posterior is None or latent.posterior == posterior:
+    return
+  raise UserError(f"{model_name} needs a latent space with a {posterior} posterior, but {latent.kind} has a "
+                  f"{latent.posterior} one; latent_space.factory must name one of "
+                  f"{', '.join('@' + kind for kind in latent_kinds(posterior))} or be left unbound")
+
+
+def resolve_latent_space(space, binding):
   """A LatentSpace from a gin value that is one or a factory returning one (``@hypersphere`` or
-  ``@hypersphere()``); ``kind`` narrows the accepted class. ``binding`` names the gin parameter in errors."""
-  kind = kind or LatentSpace
+  ``@hypersphere()``). ``binding`` names the gin parameter in errors."""
   if not isinstance(space, LatentSpace) and callable(space):
     space = space()
-  if not isinstance(space, kind):
-    raise UserError(f"{binding} must name a {kind.__name__} (or a factory returning one), got {space!r}")
+  if not isinstance(space, LatentSpace):
+    raise UserError(f"{binding} must name a latent space (or a factory returning one), got {space!r}")
   return space
 
 
 class LatentSpace(keras.layers.Layer):
   """Base class. ``configure(num_latent)`` creates the heads; ``call(features)`` returns posterior params."""
+
+  kind = None             # the gin name a config uses for this latent space
+  posterior = None        # one of the families above
+  geometry = EUCLIDEAN    # where the codes lie: EUCLIDEAN, SPHERE (unit-norm codes) or TORUS (unit-norm pairs)
 
   def configure(self, num_latent):
     raise NotImplementedError

@@ -21,7 +21,8 @@ import keras
 import tensorflow as tf
 
 from submission.errors import UserError
-from submission.latent.base import LatentSpace, split_seed, standard_normal
+from submission.latent.base import DIFFUSION, SPHERE, TORUS, LatentSpace, split_seed, standard_normal
+from submission.latent.manifolds import Sphere, Torus, nearest_on_sphere
 
 # Defaults of the authors' ΔVAE code (diffusion_vae, ``Encoder``: min_log_t = −7.5, max_log_t = −5.0), i.e.
 # t ∈ [5.5e-4, 6.7e-3]; docs/models/deltavae.md §1. The later lsbd-vae code uses (−10, −6) instead.
@@ -30,15 +31,8 @@ LOG_T_MAX = -5.0
 # The authors' default walk length (``DiffusionVAEParams(steps=10)``); Pérez Rey 2019's submission used L = 5.
 NUM_STEPS = 10
 
-_NORM_EPSILON = 1e-12
-
 
 # --- pure functions ---------------------------------------------------------------------------------------------
-def project(x):
-  """P(x) = x / ‖x‖ over the last axis (with a tiny ε under the square root so P(0) is finite)."""
-  return tf.math.l2_normalize(x, axis=-1, epsilon=_NORM_EPSILON)
-
-
 def log_volume_sphere(d, dtype=tf.float32):
   """log Vol(S^d) = log 2 + ((d+1)/2)·log π − lgamma((d+1)/2); e.g. S¹: log 2π, S²: log 4π."""
   d = tf.cast(d, dtype)
@@ -63,7 +57,8 @@ def sphere_kl_to_uniform(log_t, d):
 
 
 def projected_random_walk(loc, t, num_steps, seed=None):
-  """A reparameterised sample of Brownian motion on the unit sphere: z_0 = loc, z_{l+1} = P(z_l + √(t/L)·ε_l).
+  """A reparameterised sample of Brownian motion on the unit sphere: z_0 = loc, z_{l+1} = P(z_l + √(t/L)·ε_l), P the
+  nearest point of the sphere (``manifolds.nearest_on_sphere``).
 
   ``loc``: points on the sphere, shape [..., n] (n = d + 1, the ambient dimension; the projection acts on the last
   axis, so [B, k, 2] walks k independent circles). ``t``: diffusion time, broadcastable to ``loc`` (e.g. [..., 1]).
@@ -82,7 +77,7 @@ def projected_random_walk(loc, t, num_steps, seed=None):
   step_scale = tf.sqrt(tf.cast(t, loc.dtype) / num_steps)
   z = loc
   for step_seed in split_seed(seed, num_steps):
-    z = project(z + step_scale * standard_normal(tf.shape(loc), step_seed, dtype=loc.dtype))
+    z = nearest_on_sphere(z + step_scale * standard_normal(tf.shape(loc), step_seed, dtype=loc.dtype))
   return z
 
 
@@ -110,16 +105,11 @@ def bounded_log_t(pre_activation, log_t_min, log_t_max):
   return centre + half_width * tf.tanh(pre_activation)
 
 
-def sphere_geodesic_distance(a, b):
-  """Great-circle distance between unit vectors (atan2 form, accurate for small angles too)."""
-  cos = tf.reduce_sum(a * b, axis=-1)
-  sin = tf.norm(b - cos[..., tf.newaxis] * a, axis=-1)
-  return tf.atan2(sin, cos)
-
-
 # --- latent spaces ----------------------------------------------------------------------------------------------
 class _DiffusionLatent(LatentSpace):
   """Shared parts: the log-t head (bounded by a scaled tanh or unbounded) and the walk settings."""
+
+  posterior = DIFFUSION
 
   def __init__(self, log_t_min=LOG_T_MIN, log_t_max=LOG_T_MAX, num_steps=NUM_STEPS, bounded=True, **kwargs):
     super().__init__(**kwargs)
@@ -151,10 +141,14 @@ class HypersphereLatent(_DiffusionLatent):
   over the d+1 columns), log t being the per-direction variance of the posterior's tangent-plane approximation.
   """
 
+  kind = "hypersphere"
+  geometry = SPHERE
+
   def configure(self, num_latent):
     if num_latent < 1:
       raise UserError(f"encoder.num_latent is the sphere's dimension d (S^d in R^(d+1)); got {num_latent}")
     self.dim = int(num_latent)
+    self.manifold = Sphere(self.dim)
     self.means = keras.layers.Dense(self.dim + 1, name="means")
     self.log_var = keras.layers.Dense(1, name="log_var")
 
@@ -163,7 +157,7 @@ class HypersphereLatent(_DiffusionLatent):
     return self.dim + 1
 
   def call(self, features):
-    return {"loc": project(self.means(features)), "log_t": self._log_t(features)}
+    return {"loc": self.manifold.nearest_point(self.means(features)), "log_t": self._log_t(features)}
 
   def sample(self, params, seed=None):
     return projected_random_walk(params["loc"], tf.exp(params["log_t"]), self.num_steps, seed)
@@ -178,8 +172,7 @@ class HypersphereLatent(_DiffusionLatent):
     return params["loc"], tf.broadcast_to(params["log_t"], tf.shape(params["loc"]))
 
   def sample_prior(self, num, seed=None):
-    """Uniform on S^d: normalised standard Gaussians."""
-    return project(standard_normal([num, self.dim + 1], seed))
+    return self.manifold.sample_uniform(num, seed)
 
 
 class TorusLatent(_DiffusionLatent):
@@ -191,10 +184,14 @@ class TorusLatent(_DiffusionLatent):
   circle; it has no effect on gradients, but including it makes the KL a true KL).
   """
 
+  kind = "torus"
+  geometry = TORUS
+
   def configure(self, num_latent):
     if num_latent < 1:
       raise UserError(f"encoder.num_latent is the number of circles k of the torus; got {num_latent}")
     self.num_circles = int(num_latent)
+    self.manifold = Torus(self.num_circles)
     self.means = keras.layers.Dense(2 * self.num_circles, name="means")
     self.log_var = keras.layers.Dense(self.num_circles, name="log_var")
 
@@ -203,9 +200,7 @@ class TorusLatent(_DiffusionLatent):
     return 2 * self.num_circles
 
   def call(self, features):
-    pairs = tf.reshape(self.means(features), [-1, self.num_circles, 2])
-    loc = tf.reshape(project(pairs), [-1, 2 * self.num_circles])
-    return {"loc": loc, "log_t": self._log_t(features)}
+    return {"loc": self.manifold.nearest_point(self.means(features)), "log_t": self._log_t(features)}
 
   def sample(self, params, seed=None):
     return torus_random_walk(params["loc"], tf.exp(params["log_t"]), self.num_steps, seed)
@@ -220,9 +215,7 @@ class TorusLatent(_DiffusionLatent):
     return params["loc"], tf.repeat(params["log_t"], 2, axis=1)
 
   def sample_prior(self, num, seed=None):
-    """Uniform on each circle independently."""
-    pairs = project(standard_normal([num, self.num_circles, 2], seed))
-    return tf.reshape(pairs, [-1, 2 * self.num_circles])
+    return self.manifold.sample_uniform(num, seed)
 
 
 @gin.configurable("hypersphere")

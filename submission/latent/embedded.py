@@ -16,7 +16,7 @@ h ~ p(h), x ~ p(x | f(h)) whatever f is; "f pushes p(h) to the uniform law on M"
 with a uniform prior on M.
 
 f is either the fixed "Projection" (exact, below) or a learned network: the decoder of a Wasserstein auto-encoder
-trained on uniform samples of M (paper §2.2; ``python -m submission.ervae fit-embedding``), loaded from the
+trained on uniform samples of M (paper §2.2; ``python -m submission.fit_embedding``), loaded from the
 directory it wrote (``embedding.json`` + ``embedding.weights.h5``) and kept frozen: training it further inside the
 VAE would let it leave the manifold.
 
@@ -27,18 +27,10 @@ exact for the projection and holds for a learned f only as far as f pushes p(h) 
 reports the MMD that measures this). With the projection and a Beta posterior the rotation simply moves the Beta
 bump around the circle, so a posterior may straddle the point where [0, 1] is glued.
 
-Manifolds and the "Projection" f (u = h for the uniform prior, u = Φ(h) coordinate-wise for the normal prior, so
-u ~ U(0, 1)^d in both cases and the projection pushes the prior *exactly* to the uniform law on M):
-* circle S¹ ⊂ R²:            f(u) = (cos 2πu, sin 2πu)  (the paper's wrap of [0, 1] onto the circle);
-* torus (S¹)^k ⊂ R^{2k}:     the circle map on each coordinate (the product of k circles);
-* sphere S^d ⊂ R^{d+1}:      hyperspherical coordinates x_1 = cos θ_1, x_2 = sin θ_1 cos θ_2, …,
-                             (x_d, x_{d+1}) = sin θ_1 ⋯ sin θ_{d−1} (cos φ, sin φ), with φ = 2π u_d and each polar
-                             angle θ_j drawn by inverse CDF: under the uniform law θ_j has density ∝ sin^m θ_j
-                             (m = d − j), i.e. (1 − cos θ_j)/2 ~ Beta((m+1)/2, (m+1)/2), so
-                             cos θ_j = 1 − 2·I⁻¹_{(m+1)/2,(m+1)/2}(u_j). For S² this is Archimedes' map x_1 = 1 − 2u_1.
-                             (The paper gives no map for spheres; this one is exact, smooth away from the coordinate
-                             singularities — a null set — and differentiable through ``tfp.math.betaincinv``.)
-  No group action on spheres: SO(d+1) would need its own parameterisation; asking for it is an error.
+The manifolds (circle, torus, sphere) are ``latent.manifolds``'. The "Projection" f is the manifold's
+``from_unit_cube`` applied to u = h for the uniform prior and to u = Φ(h) coordinate-wise for the normal prior, so
+u ~ U(0, 1)^d in both cases and f pushes the prior *exactly* to the uniform law on M. No group action on spheres:
+SO(d+1) would need its own parameterisation; asking for it is an error.
 
 Choices where the paper is silent (docs/models/ervae.md §7; all parameters of the ``embedded_manifold`` gin factory):
 * Beta concentrations a, b = ``min_concentration`` + softplus(head), default floor 1: every posterior is then
@@ -62,8 +54,9 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from submission.errors import UserError
-from submission.latent.base import LatentSpace, standard_normal
+from submission.latent.base import EMBEDDED, SPHERE, TORUS, LatentSpace, standard_normal
 from submission.latent.gaussian import gaussian_kl, gaussian_sample
+from submission.latent.manifolds import parse_manifold, rotate_pairs, uniform
 
 HIDDEN_PRIORS = ("uniform", "normal")
 PROJECTION = "projection"
@@ -77,82 +70,6 @@ MIN_CONCENTRATION = 1.0
 
 
 # --- manifolds --------------------------------------------------------------------------------------------------
-class Torus:
-  """(S¹)^k ⊂ R^{2k} as (cos, sin) pairs; k = 1 is the circle."""
-
-  def __init__(self, num_circles):
-    if int(num_circles) != num_circles or num_circles < 1:
-      raise UserError(f"a torus needs a positive whole number of circles, got {num_circles}")
-    self.num_circles = int(num_circles)
-    self.dim = self.num_circles
-    self.ambient_dim = 2 * self.num_circles
-
-  @property
-  def spec(self):
-    return "circle" if self.num_circles == 1 else f"torus:{self.num_circles}"
-
-  @property
-  def mean_squared_distance(self):
-    """E‖x − y‖² for x, y independent and uniform on M (2 per circle): the natural kernel scale."""
-    return 2. * self.num_circles
-
-  def distance(self, z):
-    """Euclidean distance to the torus, [B]: the nearest point normalises each pair, so √Σ_i (‖z_i‖ − 1)²."""
-    radii = tf.norm(tf.reshape(z, [-1, self.num_circles, 2]), axis=-1)
-    return tf.sqrt(tf.reduce_sum(tf.square(radii - 1.), axis=-1))
-
-  def sample_uniform(self, num, seed=None):
-    return circle_projection(_uniform([num, self.num_circles], seed))
-
-  def project(self, u):
-    return circle_projection(u)
-
-
-class Sphere:
-  """S^d ⊂ R^{d+1}."""
-
-  num_circles = None
-
-  def __init__(self, dim):
-    if int(dim) != dim or dim < 1:
-      raise UserError(f"a sphere S^d needs a positive whole dimension d, got {dim}")
-    self.dim = int(dim)
-    self.ambient_dim = self.dim + 1
-
-  @property
-  def spec(self):
-    return f"sphere:{self.dim}"
-
-  @property
-  def mean_squared_distance(self):
-    return 2.
-
-  def distance(self, z):
-    return tf.abs(tf.norm(z, axis=-1) - 1.)
-
-  def sample_uniform(self, num, seed=None):
-    return tf.math.l2_normalize(standard_normal([num, self.ambient_dim], seed), axis=-1)
-
-  def project(self, u):
-    return sphere_projection(u)
-
-
-def parse_manifold(spec):
-  """'circle', 'torus:K' or 'sphere:D' → a manifold (UserError otherwise)."""
-  text = str(spec).strip().lower()
-  name, _, size = text.partition(":")
-  try:
-    if name == "circle" and not size:
-      return Torus(1)
-    if name == "torus" and size:
-      return Torus(int(size))
-    if name == "sphere" and size:
-      return Sphere(int(size))
-  except ValueError:
-    pass
-  raise UserError(f"unknown manifold {spec!r}; use circle, torus:K (K circles) or sphere:D (S^D in R^(D+1))")
-
-
 def manifold_for_latent(name, num_latent):
   """The manifold of the image model: 'circle', 'torus' or 'sphere' of dimension ``encoder.num_latent``.
 
@@ -169,64 +86,24 @@ def manifold_for_latent(name, num_latent):
 
 
 # --- pure functions ---------------------------------------------------------------------------------------------
-def _uniform(shape, seed=None):
-  if seed is None:
-    return tf.random.uniform(shape)
-  return tf.random.stateless_uniform(shape, seed=seed)
-
-
 def sample_hidden_prior(hidden_prior, num, dim, seed=None):
   """h ~ p(h), [num, dim]: N(0, I) or U(0, 1)^d (stateless when ``seed`` is given)."""
   if hidden_prior == "normal":
     return standard_normal([num, dim], seed)
-  return _uniform([num, dim], seed)
+  return uniform([num, dim], seed)
 
 
-def projection_map(manifold, hidden_prior):
-  """The exact "Projection" f: H → M, u ↦ the manifold's projection of u, with u = Φ(h) for a normal hidden prior
-  (Φ the normal CDF, so that u is uniform) and u = h for a uniform one."""
+def projection_embedding(manifold, hidden_prior):
+  """The paper's exact "Projection" embedding f: H → M, h ↦ ``manifold.from_unit_cube(u)`` with u = Φ(h) for a
+  normal hidden prior (Φ the normal CDF, so that u is uniform) and u = h for a uniform one."""
   if hidden_prior == "normal":
-    return lambda h: manifold.project(normal_cdf(h))
-  return manifold.project
-
-
-def circle_projection(u):
-  """u ∈ [0, 1]^k → k unit vectors (cos 2πu_i, sin 2πu_i), flattened to [..., 2k]: the paper's "Projection"."""
-  angle = 2. * math.pi * u
-  pairs = tf.stack([tf.cos(angle), tf.sin(angle)], axis=-1)
-  return tf.reshape(pairs, tf.concat([tf.shape(u)[:-1], [2 * u.shape[-1]]], axis=0))
-
-
-def sphere_projection(u):
-  """u ∈ [0, 1]^d → S^d ⊂ R^{d+1}, pushing U(0, 1)^d to the uniform law (see the module docstring)."""
-  d = u.shape[-1]
-  coordinates, sin_product = [], tf.ones_like(u[..., 0])
-  for j in range(d - 1):
-    half = (d - j) / 2.  # (m + 1)/2 with m = d − (j + 1), the exponent of sin θ in the density
-    t = tfp.math.betaincinv(tf.constant(half, u.dtype), tf.constant(half, u.dtype), u[..., j])
-    cos_theta = 1. - 2. * t
-    sin_theta = 2. * tf.sqrt(tf.maximum(t * (1. - t), 0.))
-    coordinates.append(sin_product * cos_theta)
-    sin_product = sin_product * sin_theta
-  phi = 2. * math.pi * u[..., d - 1]
-  coordinates += [sin_product * tf.cos(phi), sin_product * tf.sin(phi)]
-  return tf.stack(coordinates, axis=-1)
+    return lambda h: manifold.from_unit_cube(normal_cdf(h))
+  return manifold.from_unit_cube
 
 
 def normal_cdf(h):
   """Φ(h): maps N(0, 1) to U(0, 1), so the projection serves the normal hidden prior too."""
   return 0.5 * (1. + tf.math.erf(h / math.sqrt(2.)))
-
-
-def rotate_pairs(z, rotation):
-  """Rotates each (x, y) pair of z [B, 2k] by the angle whose (cos α, sin α) is the matching pair of ``rotation``."""
-  num_circles = z.shape[-1] // 2
-  pairs = tf.reshape(z, [-1, num_circles, 2])
-  cs = tf.reshape(rotation, [-1, num_circles, 2])
-  cos, sin = cs[..., 0], cs[..., 1]
-  x, y = pairs[..., 0], pairs[..., 1]
-  rotated = tf.stack([cos * x - sin * y, sin * x + cos * y], axis=-1)
-  return tf.reshape(rotated, tf.shape(z))
 
 
 def diagonal_normal_log_prob(h, mean, logvar):
@@ -263,22 +140,22 @@ def embedding_network(hidden_dim, ambient_dim, widths, activation, name="embeddi
 
 
 def read_embedding_description(directory):
-  """The ``embedding.json`` written by ``fit-embedding`` (UserError with the fix if it is missing or foreign)."""
+  """The ``embedding.json`` written by ``submission.fit_embedding`` (UserError with the fix if it is missing or foreign)."""
   path = os.path.join(str(directory), EMBEDDING_FILE)
   if not os.path.isfile(path):
     raise UserError(f"no learned embedding at {directory} ({EMBEDDING_FILE} missing); create one with "
-                    f"`python -m submission.ervae fit-embedding --manifold circle --out {directory}` or use "
+                    f"`python -m submission.fit_embedding --manifold circle --out {directory}` or use "
                     f"embedded_manifold.embedding = '{PROJECTION}'")
   with open(path) as f:
     description = json.load(f)
   if description.get("format") != EMBEDDING_FORMAT:
-    raise UserError(f"{path} is not an embedding written by `python -m submission.ervae fit-embedding` "
+    raise UserError(f"{path} is not an embedding written by `python -m submission.fit_embedding` "
                     f"(format {description.get('format')!r}, expected {EMBEDDING_FORMAT!r})")
   return description
 
 
 def load_embedding(directory, name="embedding"):
-  """(frozen Keras network f, description dict) from a ``fit-embedding`` output directory."""
+  """(frozen Keras network f, description dict) from a ``submission.fit_embedding`` output directory."""
   description = read_embedding_description(directory)
   network = embedding_network(description["hidden_dim"], description["ambient_dim"], description["widths"],
                               description["activation"], name=name)
@@ -299,6 +176,9 @@ class EmbeddedManifoldLatent(LatentSpace):
   ``embedding``: ``'projection'`` or the directory of a learned f. A learned circle serves any torus as the
   product of k copies; otherwise the learned manifold must be this one.
   """
+
+  kind = "embedded_manifold"
+  posterior = EMBEDDED
 
   def __init__(self, manifold="torus", embedding=PROJECTION, hidden_prior="uniform", group_action=False,
                min_concentration=MIN_CONCENTRATION, **kwargs):
@@ -348,6 +228,10 @@ class EmbeddedManifoldLatent(LatentSpace):
   @property
   def code_size(self):
     return self.manifold.ambient_dim
+
+  @property
+  def geometry(self):
+    return TORUS if self.manifold.num_circles else SPHERE
 
   # --- posterior parameters -------------------------------------------------------------------------------------
   def call(self, features):
@@ -405,7 +289,7 @@ class EmbeddedManifoldLatent(LatentSpace):
   def embedding_map(self, h):
     """f(h) ∈ R^N (without the group action)."""
     if self.embedding_network is None:
-      return projection_map(self.manifold, self.hidden_prior)(h)
+      return projection_embedding(self.manifold, self.hidden_prior)(h)
     if self.per_circle:
       flat = self.embedding_network(tf.reshape(h, [-1, 1]))
       return tf.reshape(flat, [-1, self.manifold.ambient_dim])
@@ -456,7 +340,7 @@ def embedded_manifold(manifold="torus", embedding=PROJECTION, hidden_prior="unif
   """The ER-VAE latent space on 'circle', 'torus' or 'sphere' of dimension ``encoder.num_latent``.
 
   ``embedding``: 'projection' (the fixed exact map) or the directory written by
-  ``python -m submission.ervae fit-embedding``. ``hidden_prior``: 'uniform' (Beta posterior, the paper's choice)
+  ``python -m submission.fit_embedding``. ``hidden_prior``: 'uniform' (Beta posterior, the paper's choice)
   or 'normal' (Gaussian posterior). ``group_action``: a rotation per circle from the encoder (paper §3).
   """
   return EmbeddedManifoldLatent(manifold=manifold, embedding=embedding, hidden_prior=hidden_prior,

@@ -21,7 +21,7 @@ import keras
 import tensorflow as tf
 
 from submission.errors import UserError
-from submission.latent.base import LatentSpace, split_seed, standard_normal
+from submission.latent.base import FULL_COVARIANCE_GAUSSIAN, LatentSpace, split_seed, standard_normal
 
 DIAGONAL_EPSILON = 1e-4  # added to softplus(diag A): the authors' value
 COVARIANCE_JITTER = 1e-4  # added to L·Lᵀ: the authors' value
@@ -103,6 +103,9 @@ def sample_hierarchical_prior(psi_scale, nu, d, num, seed=None, dtype=tf.float32
 class FullCovarianceLatent(LatentSpace):
   """Heads ``means`` (Dense(d)) and ``covariance_factor`` (Dense(d·d)). Params: ``mean`` [B, d], ``covariance`` S
   [B, d, d] and ``scale_tril`` = chol(S) [B, d, d]."""
+
+  kind = "full_covariance"  # made by chyvae itself
+  posterior = FULL_COVARIANCE_GAUSSIAN
 
   def __init__(self, nu=None, **kwargs):
     super().__init__(**kwargs)

@@ -1,9 +1,10 @@
 """Diagonal Gaussian posterior N(μ, diag σ²) with a N(0, I) prior — dlib's latent space."""
 
+import gin
 import keras
 import tensorflow as tf
 
-from submission.latent.base import LatentSpace, standard_normal
+from submission.latent.base import DIAGONAL_GAUSSIAN, LatentSpace, standard_normal
 
 
 def gaussian_kl(mean, logvar, weights=1.):
@@ -19,6 +20,9 @@ def gaussian_sample(mean, logvar, seed=None):
 
 class GaussianLatent(LatentSpace):
   """dlib's heads ``means`` and ``log_var`` on the encoder trunk; z = μ + σ·ε."""
+
+  kind = "gaussian"
+  posterior = DIAGONAL_GAUSSIAN
 
   def configure(self, num_latent):
     self.num_latent = num_latent
@@ -46,3 +50,9 @@ class GaussianLatent(LatentSpace):
 
   def sample_prior(self, num, seed=None):
     return standard_normal([num, self.num_latent], seed)
+
+
+@gin.configurable("gaussian")
+def gaussian():
+  """dlib's latent space by name (``latent_space.factory = @gaussian``), the same as leaving it unbound."""
+  return GaussianLatent(name="latent")

@@ -205,6 +205,8 @@ class GatedGaussianLatent(GaussianLatent):
   Sampling (z = mean + exp(logvar/2)·ε), the exported mean and ``gaussian_encoder`` are the Gaussian's.
   """
 
+  kind = "l0_gated_gaussian"
+
   def __init__(self, gate_settings=None, l0_weight=L0_WEIGHT, per_example=False,
                variance_epsilon=VARIANCE_EPSILON, **kwargs):
     super().__init__(**kwargs)

@@ -24,8 +24,8 @@ import keras
 import tensorflow as tf
 
 from submission import architectures, losses, optimizers
-from submission.latent.base import resolve_latent_space
-from submission.latent.gaussian import GaussianLatent
+from submission.latent.base import check_posterior, resolve_latent_space
+from submission.latent.gaussian import gaussian
 
 
 @gin.configurable("latent_space")
@@ -33,9 +33,7 @@ def gaussian_latent_space(factory=None):
   """The Gaussian models' latent space: dlib's unless gin names another Gaussian one, e.g.
   ``latent_space.factory = @l0_gated_gaussian`` puts PVAE's L0 gates on ``vae``, ``beta_tc_vae``, ...
   (``@name`` or ``@name()``)."""
-  if factory is None:
-    return GaussianLatent(name="latent")
-  return resolve_latent_space(factory, "latent_space.factory")
+  return resolve_latent_space(factory or gaussian, "latent_space.factory")
 
 
 class GaussianEncoderModel(tf.Module):
@@ -43,6 +41,8 @@ class GaussianEncoderModel(tf.Module):
 
   # How far one training iteration advances the global step (FactorVAE may count two, as dlib does).
   steps_per_iteration = 1
+  # The family of q(z|x) whose parameters the objective reads (``submission.latent.base``); None: any latent space.
+  posterior = None
 
   def make_latent_space(self):
     """The latent space; ``latent_space`` (gin) unless a model says otherwise."""
@@ -55,6 +55,7 @@ class GaussianEncoderModel(tf.Module):
     self.encoder = encoder_fn()
     with dtype_policy("float32"):
       self.latent = self.make_latent_space()
+      check_posterior(self.latent, self.posterior, self.name)
       self.latent.configure(self.num_latent)
     self.decoder = architectures.decoder_settings()(self.observation_shape)
     self.optimizer = with_loss_scaling(optimizers.make_vae_optimizer())

@@ -9,6 +9,7 @@ import math
 import gin
 import tensorflow as tf
 
+from submission.latent.base import DIAGONAL_GAUSSIAN
 from submission.models.base import GaussianEncoderModel
 
 
@@ -29,6 +30,8 @@ def total_correlation(z, z_mean, z_logvar):
 @gin.configurable("beta_tc_vae")
 class BetaTCVAE(GaussianEncoderModel):
   """L = reconstruction + KL + (β − 1)·TC."""
+
+  posterior = DIAGONAL_GAUSSIAN  # the total correlation estimate reads mean and logvar
 
   def __init__(self, beta=gin.REQUIRED):
     super().__init__(name="beta_tc_vae")

@@ -98,7 +98,7 @@ class CHyVAE(GaussianEncoderModel):
     self.nu = float(nu)
     self.batch_form = bool(batch_form)
 
-  def make_latent_space(self):
+  def make_latent_space(self):  # its own, whatever latent_space.factory says: ν belongs to the model
     return FullCovarianceLatent(nu=self.nu, name="latent")
 
   def hyperprior_kl(self, params, z_prime):

@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from submission.errors import UserError
 from submission.latent import diffusion
-from submission.latent.base import resolve_latent_space
+from submission.latent.base import DIFFUSION, resolve_latent_space
 from submission.models.base import GaussianEncoderModel
 
 
@@ -48,6 +48,8 @@ class DeltaVAE(GaussianEncoderModel):
   ``latent_space``: a diffusion latent space instance or a callable returning one (gin: ``@hypersphere`` or
   ``@torus``, optionally with ``()``); default the hypersphere with its ``hypersphere.*`` bindings.
   """
+
+  posterior = DIFFUSION
 
   def __init__(self, latent_space=None, beta=1.0, c_min=0., c_max=15., capacity_steps=100000, capacity=True):
     super().__init__(name="deltavae")

@@ -9,6 +9,7 @@ import gin
 import tensorflow as tf
 
 from submission.errors import UserError
+from submission.latent.base import DIAGONAL_GAUSSIAN
 from submission.models.base import GaussianEncoderModel
 
 
@@ -39,9 +40,17 @@ def dip_covariance(z_mean, z_logvar, dip_type):
   return covariance
 
 
+def dip_regularizer(kl_loss, params, lambda_od, lambda_d, dip_type):
+  """KL + the DIP moment penalty on the posterior means (and variances, type "ii") of ``params``."""
+  covariance = dip_covariance(params["mean"], params["logvar"], dip_type)
+  return kl_loss + regularize_diag_off_diag_dip(covariance, lambda_od, lambda_d)
+
+
 @gin.configurable("dip_vae")
 class DIPVAE(GaussianEncoderModel):
   """L = reconstruction + KL + DIP moment penalty."""
+
+  posterior = DIAGONAL_GAUSSIAN
 
   def __init__(self, lambda_od=gin.REQUIRED, lambda_d_factor=gin.REQUIRED, dip_type="i"):
     super().__init__(name="dip_vae")
@@ -50,5 +59,4 @@ class DIPVAE(GaussianEncoderModel):
     self.dip_type = check_dip_type(dip_type)
 
   def regularizer(self, kl_loss, params, z_sampled, step):
-    covariance = dip_covariance(params["mean"], params["logvar"], self.dip_type)
-    return kl_loss + regularize_diag_off_diag_dip(covariance, self.lambda_od, self.lambda_d)
+    return dip_regularizer(kl_loss, params, self.lambda_od, self.lambda_d, self.dip_type)

@@ -16,26 +16,29 @@ import gin
 
 from submission.errors import UserError
 from submission.latent import embedded
-from submission.latent.base import resolve_latent_space
+from submission.latent.base import EMBEDDED, resolve_latent_space
 from submission.models.base import GaussianEncoderModel
-from submission.models.beta_vae import BetaVAE
 
 
 @gin.configurable("ervae")
-class ERVAE(BetaVAE):
+class ERVAE(GaussianEncoderModel):
   """L = reconstruction + β·KL in the hidden space; the manifold, f and the group action are the latent space's.
 
   ``latent_space``: an ``EmbeddedManifoldLatent`` or a callable returning one (gin: ``@embedded_manifold``,
   optionally with ``()``); default ``embedded_manifold`` with its bindings.
   """
 
+  posterior = EMBEDDED
+
   def __init__(self, latent_space=None, beta=1.0):
-    GaussianEncoderModel.__init__(self, name="ervae")  # not BetaVAE's, whose β is required and its name "vae"
+    super().__init__(name="ervae")
     if beta < 0:
       raise UserError(f"ervae.beta must be >= 0, got {beta}")
     self._latent_space = latent_space
     self.beta = float(beta)
 
   def make_latent_space(self):
-    return resolve_latent_space(self._latent_space or embedded.embedded_manifold, "ervae.latent_space",
-                                embedded.EmbeddedManifoldLatent)
+    return resolve_latent_space(self._latent_space or embedded.embedded_manifold, "ervae.latent_space")
+
+  def regularizer(self, kl_loss, params, z_sampled, step):
+    return self.beta * kl_loss

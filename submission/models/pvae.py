@@ -32,20 +32,26 @@ whatever ``latent_space.factory`` says.
 import gin
 
 from submission.latent import l0_gate
+from submission.latent.base import DIAGONAL_GAUSSIAN
 from submission.models.base import GaussianEncoderModel
-from submission.models.dip_vae import DIPVAE, check_dip_type
+from submission.models.dip_vae import check_dip_type, dip_regularizer
 
 
 @gin.configurable("pvae")
-class PVAE(DIPVAE):
-  """L = reconstruction + masked KL + DIP moment penalty on the gated means (``DIPVAE.regularizer``) + τ·E[L0]
-  (``GatedGaussianLatent.penalty``)."""
+class PVAE(GaussianEncoderModel):
+  """L = reconstruction + masked KL + DIP moment penalty on the gated means (``dip_vae.dip_regularizer``) + τ·E[L0]
+  (``GatedGaussianLatent.penalty``). Unlike ``dip_vae``, λ_d is given itself, not as a factor of λ_od."""
+
+  posterior = DIAGONAL_GAUSSIAN
 
   def __init__(self, lambda_od=20., lambda_d=2., dip_type="i"):
-    GaussianEncoderModel.__init__(self, name="pvae")  # not DIPVAE's, which takes λ_d as a factor of λ_od
+    super().__init__(name="pvae")
     self.lambda_od = float(lambda_od)
     self.lambda_d = float(lambda_d)
     self.dip_type = check_dip_type(dip_type, "pvae.dip_type")
 
   def make_latent_space(self):
     return l0_gate.l0_gated_gaussian()
+
+  def regularizer(self, kl_loss, params, z_sampled, step):
+    return dip_regularizer(kl_loss, params, self.lambda_od, self.lambda_d, self.dip_type)

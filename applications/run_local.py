@@ -1,10 +1,10 @@
 """``./run_local.sh``'s command line: the arguments are checked before TensorFlow is imported, then
-``submission.pipeline`` runs.
+``evaluation.pipeline`` runs, and the pictures and the run's page are drawn.
 
-    python -m submission.run_local GIN_FILE [--dataset NAME] [--steps N] [--output DIR] [--metrics LIST]
-                                            [--resume] [--overwrite] [--time_budget S] [--gin_bindings B ...]
-                                            [--metric_bindings B ...] [--no_representation_cache]
-                                            [--metric_workers N] [--quick]
+    python -m applications.run_local GIN_FILE [--dataset NAME] [--steps N] [--output DIR] [--metrics LIST]
+                                              [--resume] [--overwrite] [--time_budget S] [--gin_bindings B ...]
+                                              [--metric_bindings B ...] [--no_representation_cache]
+                                              [--metric_workers N] [--quick]
 
 Importing TensorFlow costs 10-15 s; checking the gin file, the numbers, the metric names and the output directory
 first answers a typo in about a second.
@@ -12,17 +12,13 @@ first answers a typo in about a second.
 
 import argparse
 import os
+import shlex
 import sys
-import tempfile
 
-from evaluation import workers
+from evaluation.pipeline_checks import DEFAULT_METRIC_WORKERS, check_run
 from submission import cli, job_estimate
-from submission.errors import UserError
-from submission.study import DEFAULT_METRICS, metric_config
-
-# Metrics evaluated at once, each in its own process with cores/N threads (bench/metric_suite.py measures the
-# suite with 1 and 2 workers; on 2 cores DCI's boosting runs beside the others).
-DEFAULT_METRIC_WORKERS = min(2, workers.cpu_count())
+from submission.layout import RunLayout
+from submission.study import DEFAULT_METRICS
 
 ENVIRONMENT_HELP = """environment variables:
   DISENTANGLEMENT_LIB_DATA  where data sets are read (run_local.sh default: ./data); a missing dSprites file
@@ -34,39 +30,36 @@ output: OUT/model, OUT/postprocessed/mean, OUT/metrics/mean/<metric>, OUT/visual
         OUT/scores.json and OUT/scores.csv (dlib's layout, see README), OUT/report.html (open it in a browser)"""
 
 
-def check_run(gin_file, output_dir, steps, metrics, resume, overwrite, time_budget, metric_workers=1):
-  """The checks of a pipeline run that need no TensorFlow; a UserError for the first that fails."""
-  if metric_workers < 1:
-    raise UserError(f"--metric_workers must be at least 1, got {metric_workers}")
-  if not os.path.isfile(gin_file):
-    raise UserError(f"gin config {gin_file} does not exist")
-  if steps is not None and steps < 1:
-    raise UserError(f"--steps must be at least 1, got {steps}")
-  if time_budget is not None and time_budget <= 0:
-    raise UserError(f"--time_budget must be a positive number of seconds, got {time_budget:g}")
-  if not metrics:
-    raise UserError(f"--metrics names no metric; give one or more of {', '.join(DEFAULT_METRICS)}, ...")
-  for metric in metrics:
-    metric_config(metric)
-  if os.path.exists(output_dir) and not (resume or overwrite):
-    raise UserError(f"output directory {output_dir} already exists; pass --resume to continue it or "
-                    f"--overwrite to replace it")
-  # The output's parent receives the temporary siblings an output is written to (and an --overwrite's new run).
-  check_writable(os.path.dirname(os.path.abspath(output_dir)), f"output directory {output_dir}")
+def run_local(gin_file, output_dir, **options):
+  """The whole job: ``evaluation.pipeline.run_pipeline(gin_file, output_dir, **options)``, then the pictures
+  (``OUT/visualizations``, drawn when missing), ``OUT/reproduce.sh`` and ``OUT/report.html``. Returns the scores."""
+  from applications import report, visualize  # pylint: disable=import-outside-toplevel  (TensorFlow: once checked)
+  from evaluation import pipeline  # pylint: disable=import-outside-toplevel
+  scores = pipeline.run_pipeline(gin_file, output_dir, **options)
+  pictures = RunLayout(output_dir).pictures
+  if not os.path.isdir(pictures):
+    visualize.visualize(RunLayout(output_dir).model, pictures)
+  print(f"pictures in {pictures}: " + ", ".join(sorted(os.listdir(pictures))))
+  command = run_local_command(gin_file, output_dir, {
+      "quick": options.get("preset") == job_estimate.QUICK_PRESET, "dataset": options.get("dataset"),
+      "steps": options.get("steps"), "metrics": ",".join(options.get("metrics", DEFAULT_METRICS)),
+      "time_budget": options.get("time_budget"), "gin_bindings": list(options.get("gin_bindings", ())),
+      "metric_bindings": list(options.get("metric_bindings", ()))})
+  print(f"report: {report.write_run_report(output_dir, command)}")
+  return scores
 
 
-def check_writable(directory, purpose):
-  """A UserError unless ``directory`` exists and takes new entries, or could be created; ``purpose`` names what
-  it is for in the message."""
-  existing = directory
-  while not os.path.exists(existing):
-    existing = os.path.dirname(existing)
-  if not os.path.isdir(existing):
-    raise UserError(f"cannot create {purpose}: {existing} is a file, not a directory")
-  try:
-    os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".write-test-"))
-  except OSError as e:
-    raise UserError(f"cannot create {purpose}: {existing} is not writable ({e.strerror})") from e
+def run_local_command(gin_file, output_dir, options):
+  """The ``./run_local.sh`` command line of a run; ``options`` maps each option to its value (None and empty
+  values are left out, True is a bare flag, lists are one option with several arguments)."""
+  words = ["./run_local.sh", gin_file, "--output", output_dir]
+  for option, value in options.items():
+    if value is None or value is False or value == [] or value == ():
+      continue
+    words.append(f"--{option}")
+    if value is not True:
+      words += [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
+  return " ".join(shlex.quote(word) for word in words)
 
 
 def main(argv=None):
@@ -104,8 +97,7 @@ def main(argv=None):
                  args.time_budget, args.metric_workers)
   if args.quick:
     print(job_estimate.describe_quick(steps), flush=True)
-  from submission import pipeline  # pylint: disable=import-outside-toplevel  (TensorFlow: only once checked)
-  cli.main_guard(pipeline.run_pipeline, args.gin_file, output, **run)
+  cli.main_guard(run_local, args.gin_file, output, **run)
 
 
 if __name__ == "__main__":

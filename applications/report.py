@@ -1,6 +1,6 @@
 """What a researcher looks at: one HTML page per run (``OUT/report.html``) and one per study (``DIR/report.html``).
 
-    python -m evaluation.report OUT      # the page of a run laid out as submission.pipeline writes it
+    python -m applications.report OUT [OUT ...]    # the page of each run laid out as evaluation.pipeline writes it
 
 The run page is self-contained (every picture is embedded as a data URI; nothing is fetched from the network),
 so it can be mailed or archived alone. It shows, from the files the run wrote:
@@ -13,68 +13,32 @@ so it can be mailed or archived alone. It shows, from the files the run wrote:
   file's own metadata);
 * training curves of every logged term and the final training results, reconstructions next to their inputs,
   one latent traversal per dimension (and the animated GIF), samples from the prior;
-* the wall time of each stage, and the command that reproduces the run (``OUT/reproduce.sh``, written by the
-  pipeline) with the step-by-step commands that rerun each stage from its recorded gin file.
+* the wall time of each stage, and the command that reproduces the run (``OUT/reproduce.sh``, written by
+  ``applications.run_local``) with the step-by-step commands that rerun each stage from its recorded gin file.
 
-Missing pictures (``OUT/visualizations``) are drawn first by ``evaluation.visualize``. The study page
-(``write_study_report``, called by ``evaluation.aggregate``) is a sortable table of every run's headline scores
-with the violin plots; each row links to the run's own page when it exists.
+Missing pictures (``OUT/visualizations``) are drawn first by ``applications.visualize``. ``./run_local.sh`` writes
+the page at the end of every run; the points of a sweep get theirs with ``python -m applications.report DIR/*/``
+(the study page, ``evaluation.aggregate``'s, links each run's page when it exists). The HTML helpers are
+``evaluation.html_pages``'.
 
-Only the picture drawing and the provenance look-up import TensorFlow (lazily), so aggregation stays TF-free.
+Only the picture drawing and the provenance look-up import TensorFlow (lazily).
 """
 
-import base64
-import html
 import os
 import shlex
 import sys
 
-from submission import cli, study
-from submission.job_estimate import QUICK_PRESET
+from evaluation.html_pages import escape, figure_html, key_value_table, number_cell, page, table_html
+from submission import cli, layout, study
 from submission.atomic import atomic_file, read_json
 from submission.errors import UserError
+from submission.job_estimate import QUICK_PRESET
+from submission.layout import RunLayout
 
-REPORT_FILE = "report.html"
-COMMAND_FILE = "reproduce.sh"
-PICTURES_DIR = "visualizations"
-PICTURES_RECORD = "pictures.json"  # written by evaluation.visualize
 # Training settings shown beside the model's own hyper-parameters (train_config keys, scopes ignored).
 TRAINING_KEYS = ("model.training_steps", "model.batch_size", "model.random_seed", "encoder.num_latent",
                  "encoder.encoder_fn", "decoder.decoder_fn", "reconstruction_loss.loss_fn",
                  "AdamOptimizer.learning_rate")
-MIME_TYPES = {".png": "image/png", ".gif": "image/gif"}
-
-STYLE = """
-body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 72em; padding: 0 1em; color: #222; }
-h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em; margin-top: 1.6em; }
-table { border-collapse: collapse; margin: 0.5em 0; } td, th { border: 1px solid #ccc; padding: 0.25em 0.6em; }
-th { background: #f2f2f2; text-align: left; } td.number { text-align: right; font-variant-numeric: tabular-nums; }
-table.sortable th { cursor: pointer; } table.sortable th:after { content: " \\2195"; color: #999; }
-.banner { background: #fff3cd; border: 1px solid #e0c060; padding: 0.6em 1em; margin: 0.8em 0; }
-.label { background: #e8eefc; border-radius: 3px; padding: 0.1em 0.4em; font-size: 0.9em; }
-.pruned { background: #fde2e2; }
-figure { display: inline-block; margin: 0.4em 1em 0.8em 0; vertical-align: top; }
-figcaption { font-size: 0.9em; color: #555; max-width: 60em; }
-img { image-rendering: pixelated; max-width: 100%; }
-pre { background: #f6f6f6; padding: 0.6em; overflow-x: auto; }
-"""
-# Click a column header to sort by it (numbers numerically, text alphabetically); click again to reverse.
-SORT_SCRIPT = """
-document.querySelectorAll("table.sortable th").forEach(function (header, column) {
-  header.addEventListener("click", function () {
-    var body = header.closest("table").tBodies[0];
-    var ascending = header.dataset.order !== "ascending";
-    header.dataset.order = ascending ? "ascending" : "descending";
-    var key = function (row) { var text = row.cells[column].textContent.trim(); var x = parseFloat(text);
-                               return isNaN(x) ? text : x; };
-    Array.from(body.rows).sort(function (a, b) {
-      var x = key(a), y = key(b);
-      var order = (typeof x === typeof y) ? (x < y ? -1 : x > y ? 1 : 0) : (typeof x === "number" ? -1 : 1);
-      return ascending ? order : -order;
-    }).forEach(function (row) { body.appendChild(row); });
-  });
-});
-"""
 
 
 # --- reading a run -----------------------------------------------------------------------------------------------
@@ -86,12 +50,12 @@ def read_text(path, default=None):
 
 
 def results_json(step_dir, name):
-  return read_json(os.path.join(step_dir, "results", "json", name), {})
+  return read_json(layout.results_json(step_dir, name), {})
 
 
 def metric_runs(output_dir):
   """[(metric, evaluation_results, evaluation_config)] of every evaluated metric, in name order."""
-  metrics_dir = os.path.join(output_dir, "metrics", "mean")
+  metrics_dir = RunLayout(output_dir).metrics
   names = sorted(os.listdir(metrics_dir)) if os.path.isdir(metrics_dir) else []
   runs = []
   for metric in names:
@@ -169,71 +133,17 @@ def dsprites_provenance(path):
 
 def reproduce_commands(output_dir, metrics):
   """The stage-by-stage commands that rerun each stage from its recorded gin file (into a new directory NEW)."""
-  model_gin = os.path.join(output_dir, "model", "results", "gin", "train.gin")
-  representation_gin = os.path.join(output_dir, "postprocessed", "mean", "results", "gin", "postprocess.gin")
+  run = RunLayout(output_dir)
+  model_gin = layout.step_gin(run.model, layout.TRAIN)
+  representation_gin = layout.step_gin(run.representation, layout.POSTPROCESS)
   lines = [f"python -m submission.train --model_dir NEW/model --gin_config {shlex.quote(model_gin)}",
            f"python -m submission.postprocess --model_dir NEW/model --output_dir NEW/postprocessed/mean "
            f"--gin_config {shlex.quote(representation_gin)}"]
   for metric in metrics:
-    metric_gin = os.path.join(output_dir, "metrics", "mean", metric, "results", "gin", "evaluation.gin")
+    metric_gin = layout.step_gin(run.metric(metric), layout.EVALUATION)
     lines.append(f"python -m evaluation.evaluate --representation_dir NEW/postprocessed/mean "
                  f"--output_dir NEW/metrics/mean/{metric} --gin_config {shlex.quote(metric_gin)}")
   return lines
-
-
-def run_local_command(gin_file, output_dir, options):
-  """The ``./run_local.sh`` command line of a pipeline run; ``options`` maps each option to its value (None and
-  empty values are left out, True is a bare flag, lists are one option with several arguments)."""
-  words = ["./run_local.sh", gin_file, "--output", output_dir]
-  for option, value in options.items():
-    if value is None or value is False or value == [] or value == ():
-      continue
-    words.append(f"--{option}")
-    if value is not True:
-      words += [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
-  return " ".join(shlex.quote(word) for word in words)
-
-
-# --- HTML ----------------------------------------------------------------------------------------------------------
-def escape(value):
-  return html.escape(str(value))
-
-
-def number_cell(value):
-  if isinstance(value, float):
-    return f'<td class="number">{value:.4f}</td>'
-  if isinstance(value, int):
-    return f'<td class="number">{value}</td>'
-  return f"<td>{escape('' if value is None else value)}</td>"
-
-
-def table_html(header, rows, sortable=False):
-  """A table of already-rendered cells: ``rows`` are lists of '<td>…</td>' strings."""
-  head = "".join(f"<th>{escape(h)}</th>" for h in header)
-  body = "".join("<tr>" + "".join(row) + "</tr>" for row in rows)
-  kind = ' class="sortable"' if sortable else ""
-  return f"<table{kind}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def key_value_table(values):
-  return table_html(["key", "value"], [[f"<td><code>{escape(k)}</code></td>", number_cell(v)]
-                                       for k, v in values.items()])
-
-
-def data_uri(path):
-  with open(path, "rb") as f:
-    encoded = base64.b64encode(f.read()).decode("ascii")
-  return f"data:{MIME_TYPES[os.path.splitext(path)[1]]};base64,{encoded}"
-
-
-def figure_html(path, caption, alt):
-  return (f'<figure><img src="{data_uri(path)}" alt="{escape(alt)}"><figcaption>{caption}</figcaption>'
-          f"</figure>")
-
-
-def page(title, body):
-  return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
-          f"<style>{STYLE}</style></head><body>{body}<script>{SORT_SCRIPT}</script></body></html>\n")
 
 
 def quick_banner(preset):
@@ -256,9 +166,9 @@ def score_rows(metrics):
 
 
 def wall_time_rows(output_dir, metrics):
-  stages = [("train", results_json(os.path.join(output_dir, "model"), "train_results.json")),
-            ("postprocess (mean)", results_json(os.path.join(output_dir, "postprocessed", "mean"),
-                                                "postprocess_results.json"))]
+  run = RunLayout(output_dir)
+  stages = [("train", results_json(run.model, "train_results.json")),
+            ("postprocess (mean)", results_json(run.representation, "postprocess_results.json"))]
   stages += [(f"evaluate {metric}", results) for metric, results, _ in metrics]
   times = [(stage, results["elapsed_time"]) for stage, results in stages if "elapsed_time" in results]
   rows = [[f"<td>{escape(stage)}</td>", f'<td class="number">{cli.format_duration(seconds)}</td>']
@@ -288,7 +198,7 @@ def traversal_figures(pictures_dir, record):
 
 def pictures_html(pictures_dir):
   """The picture sections: curves, reconstructions, traversals (and GIF), prior samples."""
-  record = read_json(os.path.join(pictures_dir, PICTURES_RECORD), {})
+  record = read_json(os.path.join(pictures_dir, layout.PICTURES_RECORD), {})
 
   def picture(name, caption):
     path = os.path.join(pictures_dir, name)
@@ -311,15 +221,15 @@ def pictures_html(pictures_dir):
 
 def run_report_html(output_dir, provenance):
   """The run page's HTML (see the module docstring); ``provenance`` is the data set's sentence."""
-  train_dir = os.path.join(output_dir, "model")
-  train_config = results_json(train_dir, "train_config.json")
-  train_results = results_json(train_dir, "train_results.json")
-  scores = read_json(os.path.join(output_dir, "scores.json"), {})
+  run = RunLayout(output_dir)
+  train_config = results_json(run.model, "train_config.json")
+  train_results = results_json(run.model, "train_results.json")
+  scores = read_json(run.scores_json, {})
   metrics = metric_runs(output_dir)
   name, dataset = model_name(train_config), str(train_config.get("dataset.name", "?")).strip("'\"")
-  record = read_json(os.path.join(output_dir, PICTURES_DIR, PICTURES_RECORD), {})
-  command = read_text(os.path.join(output_dir, COMMAND_FILE))
-  gin_text = read_text(os.path.join(train_dir, "results", "gin", "train.gin"), "(no train.gin)")
+  record = read_json(run.pictures_record, {})
+  command = read_text(run.command)
+  gin_text = read_text(layout.step_gin(run.model, layout.TRAIN), "(no train.gin)")
   steps = train_results.get("global_step", "?")
   body = (
       f"<h1>{escape(name)} on {escape(dataset)}</h1><p>{escape(os.path.abspath(output_dir))} · {steps} training "
@@ -335,7 +245,7 @@ def run_report_html(output_dir, provenance):
       + f"<h2>Data set</h2><p><b>{escape(dataset)}</b>: {escape(provenance)}</p>"
       + "<h2>Training results</h2><p>means over the evaluation batches after training</p>"
       + key_value_table({k: v for k, v in train_results.items() if k != "uuid"})
-      + pictures_html(os.path.join(output_dir, PICTURES_DIR))
+      + pictures_html(run.pictures)
       + "<h2>Wall time per stage</h2>" + table_html(["stage", "wall time"], wall_time_rows(output_dir, metrics))
       + "<h2>Reproduce</h2>"
       + (f"<p>The command that made this run:</p><pre>{escape(command.strip())}</pre>" if command else "")
@@ -347,73 +257,32 @@ def run_report_html(output_dir, provenance):
 def write_run_report(output_dir, command=None):
   """Writes ``OUT/report.html`` (and ``OUT/reproduce.sh`` when ``command`` is given); draws the pictures first
   when they are missing. Returns the report's path."""
-  if not os.path.isdir(os.path.join(output_dir, "model", "results")):
-    raise UserError(f"{output_dir} holds no trained model (model/results): not a run of submission.pipeline")
+  run = RunLayout(output_dir)
+  if not os.path.isdir(os.path.join(run.model, layout.RESULTS_DIR)):
+    raise UserError(f"{output_dir} holds no trained model (model/results): not a run of evaluation.pipeline")
   if command:
-    script = os.path.join(output_dir, COMMAND_FILE)
-    with atomic_file(script) as f:
-      f.write(f"#!/bin/sh\n# Reproduces this run, from the repository root (written by submission.pipeline).\n"
+    with atomic_file(run.command) as f:
+      f.write(f"#!/bin/sh\n# Reproduces this run, from the repository root (written by applications.run_local).\n"
               f"{command}\n")
       os.chmod(f.name, 0o755)
-  pictures_dir = os.path.join(output_dir, PICTURES_DIR)
-  if not os.path.isdir(pictures_dir):
-    from evaluation import visualize  # pylint: disable=import-outside-toplevel  (imports TensorFlow)
-    visualize.visualize(os.path.join(output_dir, "model"), pictures_dir)
-  dataset = str(results_json(os.path.join(output_dir, "model"), "train_config.json").get("dataset.name", "?"))
-  path = os.path.join(output_dir, REPORT_FILE)
+  if not os.path.isdir(run.pictures):
+    from applications import visualize  # pylint: disable=import-outside-toplevel  (imports TensorFlow)
+    visualize.visualize(run.model, run.pictures)
+  dataset = str(results_json(run.model, "train_config.json").get("dataset.name", "?"))
   text = run_report_html(output_dir, dataset_provenance(dataset.strip("'\"")))
-  with atomic_file(path) as f:
+  with atomic_file(run.report) as f:
     f.write(text)
-  return path
-
-
-# --- the study page ----------------------------------------------------------------------------------------------
-def study_rows(records, scores, directory):
-  """One row per run (model directory): its identity, a link to its own page, its preset ('quick' runs are not
-  comparable to dlib-size ones), and each headline score."""
-  runs = {}
-  for record in records:
-    runs.setdefault(record["model_dir"], []).append(record)
-  rows = []
-  for model_dir, pairs in sorted(runs.items()):
-    first = pairs[0]
-    report = os.path.join(model_dir, REPORT_FILE)
-    relative = os.path.relpath(model_dir, directory)
-    link = (f'<td><a href="{escape(os.path.relpath(report, directory))}">{escape(relative)}</a></td>'
-            if os.path.isfile(report) else f"<td>{escape(relative)}</td>")
-    preset = read_json(os.path.join(model_dir, "scores.json"), {}).get("preset")  # 'quick': not dlib-size
-    cells = [link] + [number_cell(first.get(key)) for key in ("model", "dataset", "seed", "model_num")]
-    cells.append(number_cell(preset or ""))
-    for metric, column in scores:
-      values = [r.get(column) for r in pairs if r["metric"] == metric and r.get(column) is not None]
-      cells.append(number_cell(values[0] if values else None))
-    rows.append(cells)
-  return rows
-
-
-def write_study_report(directory, records, scores, plot_path):
-  """``DIR/report.html``: the sortable table of every run × headline score ([(metric, column)] ``scores``) and
-  the violin plots."""
-  header = ["run", "model", "dataset", "seed", "model_num", "preset"]
-  header += [f"{metric}: {column.split('.', 1)[1]}" for metric, column in scores]
-  body = (f"<h1>Study: {escape(os.path.abspath(directory))}</h1><p>{len(records)} evaluations. Click a column "
-          f"header to sort; each run links to its own report.</p>"
-          + table_html(header, study_rows(records, scores, directory), sortable=True)
-          + "<h2>Score distributions</h2>"
-          + figure_html(plot_path, "one violin per model (its runs as dots), one column per headline score, one row "
-                        "per data set", "score distributions"))
-  path = os.path.join(directory, REPORT_FILE)
-  with atomic_file(path) as f:
-    f.write(page(f"study {directory}", body))
-  return path
+  return run.report
 
 
 def main(argv=None):
-  parser = cli.ArgumentParser(description="Write OUT/report.html: one self-contained page with a run's scores, "
-                                          "model, data, curves, reconstructions, traversals and samples.")
-  parser.add_argument("output_dir", help="a run's output directory (as ./run_local.sh writes it)")
+  parser = cli.ArgumentParser(description="Write OUT/report.html for each run: one self-contained page with a "
+                              "run's scores, model, data, curves, reconstructions, traversals and samples.")
+  parser.add_argument("output_dirs", nargs="+", metavar="OUT",
+                      help="a run's output directory (as ./run_local.sh or a sweep point writes it)")
   args = parser.parse_args(argv)
-  print(f"[report] {cli.main_guard(write_run_report, args.output_dir)}")
+  for output_dir in args.output_dirs:
+    print(f"[report] {cli.main_guard(write_run_report, output_dir)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,12 @@
-"""The whole dlib pipeline for one model: train → postprocess (mean) → evaluate → score table.
+"""dlib's pipeline for one model: train → postprocess (mean) → evaluate → score table, each step skipped when its
+output is complete and current.
 
-    run_pipeline(gin_file, output_dir, ...)     (``./run_local.sh``, through ``submission.run_local``)
+    run_pipeline(gin_file, output_dir, ...)     (``./run_local.sh`` through ``applications.run_local``, and every
+                                                 point of ``evaluation.sweep``)
 
-Layout under the output directory, as dlib's
-``dlib_reproduce`` writes it:
-
-    model/                          train step (tf_checkpoint/, tfhub/, results/)
-    postprocessed/mean/             representation (tfhub/, results/)
-    metrics/mean/<metric>/results/  one per metric config
-    visualizations/                 reconstructions, traversals (PNG, GIF), prior samples, training curves
-    scores.json, scores.csv         the score table
-    report.html, reproduce.sh       the run's page (evaluation.report) and the command that made it
+It writes ``model/``, ``postprocessed/mean/``, ``metrics/mean/<metric>/``, ``scores.json``, ``scores.csv`` and
+``provenance.json`` under the output directory (``submission.layout``, as dlib's ``dlib_reproduce`` lays them
+out); the pictures and the run's page are the applications' (``applications.run_local``).
 
 Metrics are dlib's own ``unsupervised_study_v1`` metric configs, unchanged.
 """
@@ -24,13 +20,14 @@ import gin
 import tensorflow as tf
 
 from disentanglement_lib.utils import resources
-from evaluation import batch, report, visualize, workers
-from submission import cli, job_estimate, postprocess, provenance, study, train
+from evaluation import batch, workers
+from evaluation.pipeline_checks import DEFAULT_METRIC_WORKERS, check_run, check_writable
+from submission import cli, job_estimate, layout, postprocess, provenance, study, train
 from submission.atomic import atomic_directory, atomic_file
 from submission.data import dsprites_render, named_data
 from submission.errors import UserError
+from submission.layout import RunLayout
 from submission.results import saved_model_complete
-from submission.run_local import DEFAULT_METRIC_WORKERS, check_run, check_writable
 from submission.study import DEFAULT_METRICS, POSTPROCESS_CONFIG, headline, metric_config
 
 
@@ -52,7 +49,7 @@ def run_pipeline(gin_file, output_dir, dataset=None, steps=None, metrics=DEFAULT
                  overwrite=False, time_budget=None, gin_bindings=(), metric_bindings=(),
                  metric_workers=DEFAULT_METRIC_WORKERS, preset=None):
   """Runs every step not already complete; returns {metric: {key: value}}. ``preset`` ('quick') marks the
-  scores and the report (the caller has applied the preset's settings)."""
+  scores (the caller has applied the preset's settings)."""
   check_run(gin_file, output_dir, steps, metrics, resume, overwrite, time_budget, metric_workers)
   if overwrite and os.path.exists(output_dir):
     # The complete old run stays in place until the new one is: the new run is made beside it, then renamed over it.
@@ -73,9 +70,8 @@ def run_pipeline(gin_file, output_dir, dataset=None, steps=None, metrics=DEFAULT
   if time_budget is not None:
     bindings.append(f"train_loop.time_budget_seconds = {float(time_budget)}")
 
-  model_dir = os.path.join(output_dir, "model")
-  representation_dir = os.path.join(output_dir, "postprocessed", "mean")
-  pictures_dir = os.path.join(output_dir, "visualizations")
+  run = RunLayout(output_dir)
+  model_dir, representation_dir = run.model, run.representation
   with cli.gin_config([gin_file], bindings):
     dataset_name, training_steps = named_data.dataset_name(), gin.query_parameter("model.training_steps")
     batch_size = gin.query_parameter("model.batch_size")
@@ -83,28 +79,20 @@ def run_pipeline(gin_file, output_dir, dataset=None, steps=None, metrics=DEFAULT
     train.check_same_configuration(model_dir)
   if not trained:
     ensure_dataset(dataset_name)
-    remove_outputs(output_dir, MODEL_OUTPUTS)  # made from the model that training is about to change
+    remove_outputs(output_dir, RunLayout.MODEL_OUTPUTS)  # made from the model that training is about to change
     estimate = job_estimate.JobEstimate(configs, metric_bindings, batch_size,
                                         bool(tf.config.list_physical_devices("GPU")))
     train.train_with_gin(model_dir, gin_config_files=[gin_file], gin_bindings=bindings, resume=resume,
                          on_log=estimate)
     provenance.record(output_dir, dataset_name)
   if not representation_complete(representation_dir):
-    remove_outputs(output_dir, REPRESENTATION_OUTPUTS)
+    remove_outputs(output_dir, RunLayout.REPRESENTATION_OUTPUTS)
     print("[postprocess] mean representation", flush=True)
     postprocess.postprocess_with_gin(model_dir, representation_dir, gin_config_files=[resources.get_file(
         POSTPROCESS_CONFIG)])
 
   scores = evaluate_metrics(representation_dir, output_dir, configs, metric_bindings, comparer, metric_workers)
   write_score_table(output_dir, scores, preset)
-  if not os.path.isdir(pictures_dir):
-    visualize.visualize(model_dir, pictures_dir)
-  print(f"pictures in {pictures_dir}: " + ", ".join(sorted(os.listdir(pictures_dir))))
-  command = report.run_local_command(gin_file, output_dir, {
-      "quick": preset == job_estimate.QUICK_PRESET, "dataset": dataset, "steps": steps, "metrics": ",".join(metrics),
-      "time_budget": time_budget,
-      "gin_bindings": list(gin_bindings), "metric_bindings": list(metric_bindings)})
-  print(f"report: {report.write_run_report(output_dir, command)}")
   return scores
 
 
@@ -112,7 +100,7 @@ def evaluate_metrics(representation_dir, output_dir, configs, metric_bindings, c
   """Evaluates the metrics not already complete (``metric_workers`` at a time, longest first); returns their
   results {metric: {key: value}}."""
   pairs = {metric: batch.Pair(representation_dir, metric, (config,), tuple(metric_bindings),
-                              os.path.join(output_dir, "metrics", "mean", metric))
+                              RunLayout(output_dir).metric(metric))
            for metric, config in configs.items()}
   todo = sorted((pair for pair in pairs.values() if not comparer.is_complete(pair)),
                 key=lambda pair: study.longest_first(pair.metric))
@@ -130,11 +118,6 @@ def read_results(metric_dir):
     return json.load(f)
 
 
-# What is made from the trained model, and the part of it made from its representation.
-MODEL_OUTPUTS = ("postprocessed", "metrics", "visualizations", "scores.json", "scores.csv", "report.html")
-REPRESENTATION_OUTPUTS = ("postprocessed", "metrics", "scores.json", "scores.csv", "report.html")
-
-
 def remove_outputs(output_dir, names):
   for path in (os.path.join(output_dir, name) for name in names):
     if os.path.isdir(path):
@@ -144,15 +127,15 @@ def remove_outputs(output_dir, names):
 
 
 def representation_complete(representation_dir):
-  return saved_model_complete(os.path.join(representation_dir, "tfhub")) and os.path.isfile(
-      os.path.join(representation_dir, "results", "json", "postprocess_results.json"))
+  return saved_model_complete(layout.export_dir(representation_dir)) and os.path.isfile(
+      layout.step_results(representation_dir, layout.POSTPROCESS))
 
 
 def training_complete(model_dir, training_steps):
   """Training finished (results and SavedModel written) and reached ``training_steps`` (a time budget may have
   stopped it)."""
-  results_file = os.path.join(model_dir, "results", "json", "train_results.json")
-  if not (os.path.exists(results_file) and saved_model_complete(os.path.join(model_dir, "tfhub"))):
+  results_file = layout.step_results(model_dir, layout.TRAIN)
+  if not (os.path.exists(results_file) and saved_model_complete(layout.export_dir(model_dir))):
     return False
   with open(results_file) as f:
     return json.load(f).get("global_step", 0) >= training_steps
@@ -162,9 +145,10 @@ def write_score_table(output_dir, scores, preset=None):
   """scores.json ({metric: {key: value}}, plus "preset": "quick" for a quick run), scores.csv and the table."""
   rows = [(metric, key, value) for metric, values in scores.items() for key, value in headline(metric, values).items()]
   table = {metric: headline(metric, values) for metric, values in scores.items()}
-  with atomic_file(os.path.join(output_dir, "scores.json")) as f:
+  run = RunLayout(output_dir)
+  with atomic_file(run.scores_json) as f:
     json.dump(dict(table, preset=preset) if preset else table, f, indent=2)
-  with atomic_file(os.path.join(output_dir, "scores.csv")) as f:
+  with atomic_file(run.scores_csv) as f:
     writer = csv.writer(f)
     writer.writerow(["metric", "score", "value"])
     writer.writerows(rows)
@@ -175,4 +159,4 @@ def write_score_table(output_dir, scores, preset=None):
     print(f"{metric}.{key}".ljust(width) + f"  {value:.4f}")
   if preset:
     print(f"({preset} preset: not comparable to dlib-size scores)")
-  print(f"\nscores written to {os.path.join(output_dir, 'scores.json')} and scores.csv")
+  print(f"\nscores written to {run.scores_json} and scores.csv")

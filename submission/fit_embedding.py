@@ -1,6 +1,6 @@
 """Learning the ER-VAE embedding f: H → M with a Wasserstein auto-encoder (Golikov & Kretov 2018, §2.2); its quality.
 
-    python -m submission.ervae fit-embedding --manifold circle|torus:K|sphere:D --out DIR
+    python -m submission.fit_embedding --manifold circle|torus:K|sphere:D --out DIR
         [--prior uniform|normal] [--steps N] [--batch-size B] [--learning-rate LR] [--mmd-weight L]
         [--kernel imq|rbf] [--widths 256,256] [--activation relu] [--encoder-activation relu]
         [--eval-samples N] [--seed S] [--overwrite]
@@ -56,7 +56,7 @@ import tensorflow as tf
 
 from submission import cli
 from submission.errors import UserError
-from submission.latent import embedded
+from submission.latent import embedded, manifolds
 from submission.atomic import atomic_directory
 from submission.results import check_output_dir
 
@@ -130,7 +130,7 @@ def fit_embedding(manifold, hidden_prior=DEFAULTS["hidden_prior"], steps=DEFAULT
   ``manifold``: a spec string ('circle', 'torus:K', 'sphere:D') or a manifold object.
   """
   if isinstance(manifold, str):
-    manifold = embedded.parse_manifold(manifold)
+    manifold = manifolds.parse_manifold(manifold)
   if hidden_prior not in embedded.HIDDEN_PRIORS:
     raise UserError(f"unknown hidden prior {hidden_prior!r}; use one of {', '.join(embedded.HIDDEN_PRIORS)}")
   if kernel not in KERNELS:
@@ -175,7 +175,7 @@ def fit_embedding(manifold, hidden_prior=DEFAULTS["hidden_prior"], steps=DEFAULT
   for step in range(steps):
     reconstruction, penalty = train_step(tf.constant(step, tf.int64))
     if log_every and ((step + 1) % log_every == 0 or step + 1 == steps):
-      print(f"[fit-embedding] step {step + 1}/{steps} reconstruction={float(reconstruction):.4g} "
+      print(f"[fit_embedding] step {step + 1}/{steps} reconstruction={float(reconstruction):.4g} "
             f"mmd={float(penalty):.4g}", flush=True)
   if not (np.isfinite(float(reconstruction)) or steps == 0):
     raise UserError("the WAE loss became NaN or infinite; lower --learning-rate")
@@ -190,7 +190,7 @@ def fit_embedding(manifold, hidden_prior=DEFAULTS["hidden_prior"], steps=DEFAULT
       "activation": activation,
       "weights": embedded.WEIGHTS_FILE,
       "quality": embedding_quality(decoder, manifold, hidden_prior, eval_samples, kernel, seed),
-      "projection_quality": embedding_quality(embedded.projection_map(manifold, hidden_prior), manifold,
+      "projection_quality": embedding_quality(embedded.projection_embedding(manifold, hidden_prior), manifold,
                                               hidden_prior, eval_samples, kernel, seed),
       "training": {"steps": int(steps), "batch_size": int(batch_size), "learning_rate": float(learning_rate),
                    "mmd_weight": float(mmd_weight), "kernel": kernel, "encoder_activation": encoder_activation,
@@ -229,9 +229,9 @@ def _widths(text):
 
 
 def fit_embedding_command(args):
-  manifold = embedded.parse_manifold(args.manifold)
+  manifold = manifolds.parse_manifold(args.manifold)
   check_output_dir(args.out, args.overwrite)
-  print(f"[fit-embedding] WAE-MMD on uniform samples of {manifold.spec} in R^{manifold.ambient_dim}, hidden prior "
+  print(f"[fit_embedding] WAE-MMD on uniform samples of {manifold.spec} in R^{manifold.ambient_dim}, hidden prior "
         f"{args.prior}, {args.steps} steps", flush=True)
   network, description = fit_embedding(
       manifold, hidden_prior=args.prior, steps=args.steps, batch_size=args.batch_size,
@@ -240,13 +240,11 @@ def fit_embedding_command(args):
       seed=args.seed, log_every=max(1, args.steps // 10))
   save_embedding(args.out, network, description, overwrite=args.overwrite)
   print(format_quality(description))
-  print(f"[fit-embedding] wrote {args.out} (use embedded_manifold.embedding = '{args.out}')", flush=True)
+  print(f"[fit_embedding] wrote {args.out} (use embedded_manifold.embedding = '{args.out}')", flush=True)
 
 
 def main(argv=None):
-  parser = cli.ArgumentParser(prog="python -m submission.ervae", description=__doc__.split("\n\n")[0])
-  commands = parser.add_subparsers(dest="command", required=True)
-  fit = commands.add_parser("fit-embedding", help="learn f: H → M with a WAE-MMD and save it")
+  fit = cli.ArgumentParser(prog="python -m submission.fit_embedding", description=__doc__.split("\n\n")[0])
   fit.add_argument("--manifold", required=True, help="circle, torus:K or sphere:D")
   fit.add_argument("--out", required=True, help="output directory (written atomically)")
   fit.add_argument("--prior", choices=embedded.HIDDEN_PRIORS, default=DEFAULTS["hidden_prior"],
@@ -265,9 +263,7 @@ def main(argv=None):
                    help="samples for the distance and MMD report")
   fit.add_argument("--seed", type=int, default=DEFAULTS["seed"])
   fit.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
-  args = parser.parse_args(argv)
-  if args.command == "fit-embedding":
-    cli.main_guard(fit_embedding_command, args)
+  cli.main_guard(fit_embedding_command, fit.parse_args(argv))
 
 
 if __name__ == "__main__":

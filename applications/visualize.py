@@ -1,10 +1,10 @@
 """Pictures of a trained model: reconstructions, latent traversals, prior samples and training curves.
 
-    python -m evaluation.visualize MODEL_DIR [--out DIR] [--num_images N] [--seed S] [--num_frames F]
-                                             [--overwrite]
+    python -m applications.visualize MODEL_DIR [--out DIR] [--num_images N] [--seed S] [--num_frames F]
+                                               [--overwrite]
 
 ``MODEL_DIR`` is a train step's output (``tfhub/`` with the signatures of ``submission.export``,
-``results/gin/train.gin``, ``tf_checkpoint/`` with the TensorBoard summaries). The pictures go to ``--out``
+``model_card.json``, ``tf_checkpoint/`` with the TensorBoard summaries). The pictures go to ``--out``
 (default ``MODEL_DIR/../visualizations``, beside ``model/`` as dlib's ``dlib_reproduce`` lays it out), written
 into a temporary directory that replaces ``--out`` only when every file is complete:
 
@@ -17,13 +17,13 @@ into a temporary directory that replaces ``--out`` only when every file is compl
                                a bar under the grid shows the position in the cycle
     training_curves.png        each scalar the training loop logged (the loss terms), against the step
     pictures.json              what the pictures show: the latent geometry (and its description), the number of
-                               traversed dimensions and the pruned ones (read by ``evaluation.report``)
+                               traversed dimensions and the pruned ones (read by ``applications.report``)
 
 Images are pixel means: sigmoid of the decoder's logits, or tanh/2 + 1/2 when the model was trained with
-``reconstruction_loss.activation = 'tanh'`` (read from train.gin), as dlib's ``visualize_model`` does.
+``reconstruction_loss.activation = 'tanh'`` (read from the model card), as dlib's ``visualize_model`` does.
 
-Latent traversals follow the latent geometry (Euclidean, hypersphere or torus, detected from draws of the
-model's prior): see ``submission.traversal``.
+Latent traversals follow the latent geometry the model card names (Euclidean, hypersphere or torus): see
+``submission.traversal``.
 """
 
 import math
@@ -35,16 +35,16 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from evaluation.report import PICTURES_RECORD
-from submission import cli, losses
+from submission import cli, layout, losses, model_card
+from submission.atomic import atomic_directory, write_json_atomically
 from submission.data import named_data
 from submission.errors import UserError
-from submission.atomic import atomic_directory, write_json_atomically
-from submission.results import EXPORT_DIR, RESULTS_DIR, check_output_dir, gin_value
-from submission.train import CHECKPOINT_DIR
-from submission.traversal import (PADDING, PADDING_VALUE, cycle_positions, describe_geometry,
-                                  detect_geometry, grid, grid_positions, near_square, num_traversal_dimensions,
-                                  pruned_dimensions, traverse)
+from submission.layout import PICTURES_RECORD, RunLayout
+from submission.results import check_output_dir
+from submission.training_curves import read_scalars
+from submission.traversal import (PADDING, PADDING_VALUE, cycle_positions, describe_geometry, grid,
+                                  grid_positions, near_square, num_traversal_dimensions, pruned_dimensions,
+                                  traverse)
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the non-interactive backend)
@@ -85,46 +85,6 @@ def save_gif(frames, path, fps):
 
 
 # --- training curves --------------------------------------------------------------------------------------------
-def read_events(path):
-  """The Event protos of one event file; a file cut short (a killed run) yields what was written whole."""
-  records = iter(tf.data.TFRecordDataset(path))
-  while True:
-    try:
-      record = next(records)
-    except (StopIteration, tf.errors.DataLossError):
-      return
-    yield tf.compat.v1.Event.FromString(record.numpy())
-
-
-def read_scalars(event_dir):
-  """{tag: (steps, values)} from the TensorBoard event files in ``event_dir``; a step written twice (a resumed
-  run repeats the steps after its last checkpoint) keeps its latest value."""
-  latest = {}
-  if not os.path.isdir(event_dir):
-    return {}
-  for name in sorted(os.listdir(event_dir)):
-    if not name.startswith("events.out.tfevents"):
-      continue
-    for event in read_events(os.path.join(event_dir, name)):
-      for value in event.summary.value:
-        kind = value.WhichOneof("value")
-        if kind == "simple_value":
-          number = float(value.simple_value)
-        elif kind == "tensor" and tf.make_ndarray(value.tensor).size == 1:
-          number = float(tf.make_ndarray(value.tensor))
-        else:
-          continue
-        key = (value.tag, int(event.step))
-        if key not in latest or event.wall_time >= latest[key][0]:
-          latest[key] = (event.wall_time, number)
-  series = {}
-  for (tag, step), (_, number) in sorted(latest.items()):
-    steps, values = series.setdefault(tag, ([], []))
-    steps.append(step)
-    values.append(number)
-  return series
-
-
 def curve_layout(num_panels):
   """(rows, cols) of the training-curve panels: up to 3 per row."""
   cols = min(3, num_panels)
@@ -154,22 +114,13 @@ class TrainedModel:
   """The exported signatures of a trained model, called with NumPy arrays; decodings are pixel means."""
 
   def __init__(self, model_dir):
-    module_path = os.path.join(model_dir, EXPORT_DIR)
-    train_gin = os.path.join(model_dir, RESULTS_DIR, "gin", "train.gin")
-    for path in (module_path, train_gin):
-      if not os.path.exists(path):
-        raise UserError(f"{path} does not exist: {model_dir} is not a trained model directory (submission.train)")
-    self.activation = gin_value(train_gin, "reconstruction_loss.activation") or "logits"
-    if self.activation not in ("logits", "tanh"):
-      raise UserError(f"{train_gin}: reconstruction_loss.activation = {self.activation!r} is neither 'logits' nor "
-                      f"'tanh'")
-    self.dataset_name = gin_value(train_gin, "dataset.name")
-    if not self.dataset_name:
-      raise UserError(f"{train_gin} records no dataset.name")
-    num_latent = gin_value(train_gin, "encoder.num_latent")
-    self.num_latent = int(num_latent) if num_latent not in (None, "None") else None
+    module_path = layout.export_dir(model_dir)
+    if not os.path.exists(module_path):
+      raise UserError(f"{module_path} does not exist: {model_dir} is not a trained model directory (submission.train)")
+    self.card = model_card.require(model_dir)
+    self.activation, self.dataset_name = self.card.reconstruction_activation, self.card.dataset
+    self.geometry, self.code_size = self.card.geometry, self.card.code_size
     self.signatures = tf.saved_model.load(module_path).signatures
-    self.code_size = int(self.signatures["decoder"].structured_input_signature[1]["latent_vectors"].shape[1])
 
   def _batched(self, signature, key, output, array):
     parts = [self.signatures[signature](**{key: tf.constant(array[i:i + DECODE_BATCH], tf.float32)})[output]
@@ -204,15 +155,15 @@ def visualize(model_dir, output_dir=None, num_images=16, seed=0, num_traversal_i
   if num_images < 1 or num_traversal_images < 1 or num_values < 2 or num_frames < 2:
     raise UserError("need num_images >= 1, num_traversal_images >= 1, num_values >= 2 and num_frames >= 2")
   model_dir = os.path.normpath(model_dir)
-  output_dir = output_dir or os.path.join(os.path.dirname(model_dir), "visualizations")
+  output_dir = output_dir or RunLayout(os.path.dirname(model_dir)).pictures
   check_output_dir(output_dir, overwrite)
   model = TrainedModel(model_dir)
   data = named_data.load(model.dataset_name)
   random_state = np.random.RandomState(seed)
   inputs = np.asarray(data.sample_observations(max(num_images, num_traversal_images), random_state), np.float32)
 
-  prior_draws = model.prior(256, [seed, 1])
-  geometry = detect_geometry(prior_draws, model.num_latent)
+  geometry = model.geometry
+  prior_draws = model.prior(256, [seed, 1])  # a closed L0 gate gives exact zeros in every draw
   print(f"[visualize] latent geometry: {describe_geometry(geometry, model.code_size)}", flush=True)
   tf.random.set_seed(seed)  # the reconstructions signature draws z ~ q(z|x) from TF's global generator
   pictures = {
@@ -234,7 +185,7 @@ def visualize(model_dir, output_dir=None, num_images=16, seed=0, num_traversal_i
   frames = [with_progress_bar(grid(np.stack([c[:, t] for c in cycles], axis=1)), (t + 1) / num_frames)
             for t in range(num_frames)]
 
-  series = {tag: s for tag, s in read_scalars(os.path.join(model_dir, CHECKPOINT_DIR)).items()
+  series = {tag: s for tag, s in read_scalars(layout.checkpoint_dir(model_dir)).items()
             if tag not in NOT_LOSS_TERMS}
   with atomic_directory(output_dir) as temporary:
     for name, image in pictures.items():
@@ -248,7 +199,7 @@ def visualize(model_dir, output_dir=None, num_images=16, seed=0, num_traversal_i
       plot_curves(series, os.path.join(temporary, "training_curves.png"))
       names.append("training_curves.png")
     else:
-      print(f"[visualize] no training summaries in {os.path.join(model_dir, CHECKPOINT_DIR)}: no training curves",
+      print(f"[visualize] no training summaries in {layout.checkpoint_dir(model_dir)}: no training curves",
             flush=True)
   return [os.path.join(output_dir, name) for name in names]
 

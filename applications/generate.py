@@ -1,15 +1,15 @@
 """Samples from a trained model's own prior, decoded and saved as one grid image.
 
-    python -m submission.generate MODEL_DIR --out FILE.png [--num N] [--seed S]
+    python -m applications.generate MODEL_DIR --out FILE.png [--num N] [--seed S]
 
 MODEL_DIR is a training output directory (``tfhub/`` and ``results/``; a pipeline output directory holding
 ``model/`` works too). Latents come from the exported ``prior_latents`` signature {num, seed} → {latent_vectors}:
 N(0, I) for the Gaussian models, the uniform distribution on the sphere or torus for ΔVAE, Σ ~ IW(Ψ, ν) then
 z ~ N(0, Σ) for CHyVAE, and so on, each model's latent space deciding. They are decoded with the ``decoder``
 signature and turned into pixel means the way the model's loss reads the decoder output
-(``reconstruction_loss.activation`` in ``MODEL_DIR/results/gin/train.gin``: sigmoid for 'logits', tanh/2 + 0.5
-for 'tanh'), through ``evaluation.visualize.TrainedModel``. The grid has ceil(√N) columns and 2-pixel white
-gutters between tiles (``evaluation.visualize.grid``); the PNG is written to a temporary file and renamed into
+(``reconstruction_activation`` in ``MODEL_DIR/model_card.json``: sigmoid for 'logits', tanh/2 + 0.5
+for 'tanh'), through ``applications.visualize.TrainedModel``. The grid has ceil(√N) columns and 2-pixel white
+gutters between tiles (``applications.visualize.grid``); the PNG is written to a temporary file and renamed into
 place. The same seed gives the same picture.
 """
 
@@ -18,21 +18,21 @@ import sys
 
 import numpy as np
 
-from evaluation import visualize
-from submission import cli
+from applications import visualize
+from submission import cli, layout
 from submission.atomic import atomic_path
 from submission.errors import UserError
-from submission.results import EXPORT_DIR
+from submission.layout import RunLayout
 
 MAX_SAMPLES = 4096
 
 
 def resolve_model_dir(model_dir):
   """``model_dir`` itself, or its ``model/`` subdirectory when given a pipeline output directory."""
-  for candidate in (model_dir, os.path.join(model_dir, "model")):
-    if os.path.isdir(os.path.join(candidate, EXPORT_DIR)):
+  for candidate in (model_dir, RunLayout(model_dir).model):
+    if os.path.isdir(layout.export_dir(candidate)):
       return candidate
-  raise UserError(f"{model_dir} holds no exported model ({os.path.join(model_dir, EXPORT_DIR)} does not exist); "
+  raise UserError(f"{model_dir} holds no exported model ({layout.export_dir(model_dir)} does not exist); "
                   f"pass a training output directory")
 
 

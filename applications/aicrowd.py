@@ -1,8 +1,8 @@
 """Helpers of the AIcrowd entry point (``run.sh``): progress events for the grader, and the training time budget.
 
-    python -m submission.aicrowd start | progress FRACTION | submit | error MESSAGE
-    python -m submission.aicrowd budget TOTAL_SECONDS ELAPSED_SECONDS [--reserve SECONDS]
-    python -m submission.aicrowd dlib-config RELATIVE_PATH     (the path of a config file shipped with dlib)
+    python -m applications.aicrowd start | progress FRACTION | submit | error MESSAGE
+    python -m applications.aicrowd budget TOTAL_SECONDS ELAPSED_SECONDS [--reserve SECONDS]
+    python -m applications.aicrowd dlib-config RELATIVE_PATH     (the path of a config file shipped with dlib)
 
 Events follow the NeurIPS 2019 disentanglement challenge starter kit's ``aicrowd_helpers``: an
 ``aicrowd_api.events.AIcrowdEvents`` notifier, INFO events ``execution_started`` and ``register_progress``
