@@ -15,7 +15,9 @@ and ``RESULTS_DIR`` itself gets ``table.csv`` and ``table.md`` (one row per run)
 five scores per model), ``kl_reconstruction.png`` (KL and reconstruction over training per model),
 ``pvae_pruning.png`` (PVAE's active dimensions and expected L0 over training, its KL next to DIP-VAE-I's) and
 ``deltavae_capacity.png`` (ΔVAE's KL against its capacity target). Runs still training are listed as such and
-keep nothing but their curves so far. ``--ervae_json``: the ER-VAE circle benchmark's ``--json`` output, copied
+keep nothing but their curves so far. Runs collected earlier whose points are not in ``SWEEP_OUTPUT`` (it may be
+another machine's, or a later session's with only the remaining points) stay, read back from their files in
+``RESULTS_DIR``. ``--ervae_json``: the ER-VAE circle benchmark's ``--json`` output, copied
 to ``RESULTS_DIR/ervae_circle.json`` and shown in the table's second part. Re-running replaces everything it wrote.
 """
 
@@ -90,6 +92,20 @@ def collect_run(point_dir, results_dir):
          "metric_seconds": {metric: values.get("elapsed_time") for metric, values in metrics.items()}}
   write_json_atomically(os.path.join(target, "run.json"), run)
   return dict(run, metrics=metrics, train_results=train_results or {}, curves=curves)
+
+
+def read_collected_run(run_json):
+  """A run collected earlier, from its files in RESULTS_DIR (its sweep output may be gone: another machine, another
+  session), in the form ``collect_run`` returns."""
+  directory = os.path.dirname(run_json)
+  curves = {}
+  with open(os.path.join(directory, "curves.csv"), newline="") as f:
+    for row in csv.DictReader(f):
+      steps, values = curves.setdefault(row["tag"], ([], []))
+      steps.append(int(row["step"]))
+      values.append(float(row["value"]))
+  return dict(read_json(run_json), metrics=read_json(os.path.join(directory, "metrics.json"), {}),
+              train_results=read_json(os.path.join(directory, "train_results.json"), {}), curves=curves)
 
 
 def table_rows(runs):
@@ -211,6 +227,10 @@ def collect(sweep_output, results_dir, ervae_json=None):
   point_dirs = sorted((d for d in glob.glob(os.path.join(sweep_output, "*")) if os.path.basename(d).isdigit()),
                       key=lambda d: int(os.path.basename(d)))
   runs = [run for run in (collect_run(d, results_dir) for d in point_dirs) if run is not None]
+  collected = {run["model_num"] for run in runs}
+  kept = [run for run in map(read_collected_run, glob.glob(os.path.join(results_dir, "*", "run.json")))
+          if run["model_num"] not in collected]
+  runs = sorted(runs + kept, key=lambda run: run["model_num"])
   if ervae is not None and os.path.abspath(ervae_json) != os.path.abspath(os.path.join(results_dir,
                                                                                        "ervae_circle.json")):
     write_json_atomically(os.path.join(results_dir, "ervae_circle.json"), ervae)

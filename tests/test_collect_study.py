@@ -67,3 +67,20 @@ def test_collects_complete_and_training_runs_with_table_and_plots(tmp_path):
     with open(os.path.join(results, plot), "rb") as f:
       assert f.read(8) == b"\x89PNG\r\n\x1a\n", plot
   assert not os.path.exists(os.path.join(results, "deltavae_capacity.png"))  # no ΔVAE run yet
+
+  # A later session on another machine has only the remaining points: the runs collected before stay in the
+  # table and the plots, read back from the results directory.
+  later = str(tmp_path / "later_sweep")
+  _fake_point(later, 9, "gin_configs/beta_vae.gin", ["vae.beta = 4.0", "dataset.name = 'correlated_ellipses'"],
+              {"kl_loss": [(100, 12.0)]}, train_results={"global_step": 100, "elapsed_time": 60.0, "kl_loss": 12.0,
+                                                         "reconstruction_loss": 50.0},
+              metrics={"mig": {"discrete_mig": 0.125, "elapsed_time": 6.0},
+                       "unsupervised": {"gaussian_total_correlation": 0.5, "elapsed_time": 3.0}})
+  again = collect_study.collect(later, results)
+  assert [(run["model_num"], run["status"]) for run in again] == [(1, "complete"), (7, "training"), (9, "complete")]
+  assert again[0]["metrics"]["mig"]["discrete_mig"] == 0.25 and again[0]["curves"]["kl_loss"] == ([100, 200],
+                                                                                                [30.0, 20.0])
+  with open(os.path.join(results, "table.md")) as f:
+    table = f.read()
+  assert "| 1 | beta_vae beta=16.0 | dsprites_full | complete | 200 | 201.0 | 20.500 |" in table
+  assert "| 9 | beta_vae beta=4.0 | correlated_ellipses | complete | 100 | 50.000 | 12.000 |" in table
