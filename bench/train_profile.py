@@ -25,8 +25,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from bench import flops  # noqa: E402
-from bench.train_throughput import build_model  # noqa: E402
+import flops  # noqa: E402  (bench/ is the script's own directory)
+from train_throughput import build_model  # noqa: E402
 from submission import architectures, cli, losses, train  # noqa: E402
 from submission.models import base  # noqa: E402
 

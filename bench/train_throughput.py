@@ -48,7 +48,7 @@ import gin
 import numpy as np
 import tensorflow as tf
 
-from bench import flops  # noqa: E402
+import flops  # noqa: E402  (bench/ is the script's own directory)
 from submission import cli, train  # noqa: E402
 
 

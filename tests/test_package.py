@@ -31,21 +31,36 @@ def requirement_lines(name):
 def test_the_package_is_installed_editable_from_this_checkout_and_imports_from_any_directory(tmp_path):
   distribution = importlib.metadata.distribution(DISTRIBUTION)
   assert distribution.version == pyproject()["project"]["version"]
-  code = "import evaluation, submission; print(submission.__file__); print(evaluation.__file__)"
+  code = ("import applications, evaluation, submission; print(submission.__file__); print(evaluation.__file__); "
+          "print(applications.__file__)")
   result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
                           env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
   assert result.returncode == 0, result.stderr
-  assert [os.path.dirname(os.path.dirname(p)) for p in result.stdout.split()] == [REPOSITORY_ROOT] * 2
+  assert [os.path.dirname(os.path.dirname(p)) for p in result.stdout.split()] == [REPOSITORY_ROOT] * 3
 
 
 def test_no_module_patches_sys_path():
-  files = [p for folder in ("submission", "evaluation", "bench", "tests")
+  files = [p for folder in ("submission", "evaluation", "applications", "bench", "tests")
            for p in glob.glob(os.path.join(REPOSITORY_ROOT, folder, "**", "*.py"), recursive=True)]
   assert len(files) > 50
   patching = [os.path.relpath(p, REPOSITORY_ROOT) for p in files
               if re.search(r"sys\.path\.(insert|append)|sys\.path \+?=", open(p).read())
               and not p.endswith("test_package.py")]
   assert patching == []
+
+
+BENCH_SCRIPTS = sorted(os.path.basename(p) for p in glob.glob(os.path.join(REPOSITORY_ROOT, "bench", "*.py"))
+                       if os.path.basename(p) != "flops.py")  # flops.py is the scripts' library, not a command
+
+
+@pytest.mark.parametrize("script", BENCH_SCRIPTS)
+def test_every_benchmark_script_resolves_its_imports(script):
+  """Run as the README says (``python bench/X.py``, so only bench/ itself is on the path): --help answers."""
+  result = subprocess.run([sys.executable, os.path.join("bench", script), "--help"], cwd=REPOSITORY_ROOT,
+                          capture_output=True, text=True, timeout=300,
+                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert "usage:" in result.stdout
 
 
 def test_dependencies_are_the_pinned_runtime_file_and_the_extras_their_own_files():
