@@ -31,7 +31,6 @@ if [ ! -x "$python" ]; then
   echo "error: $python does not exist; run scripts/setup_env.sh (or rebuild the docker image)" >&2
   exit 2
 fi
-export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 export DISENTANGLEMENT_LIB_DATA="${DISENTANGLEMENT_LIB_DATA:-$repo/data}"
 export AICROWD_OUTPUT_PATH="${AICROWD_OUTPUT_PATH:-$repo/scratch/shared}"

@@ -381,8 +381,7 @@ class RayBackend:
     """Yields ``(index, outcome)`` for each task as it finishes; at most ``workers`` tasks in flight if set."""
     ray = self.connect()
     num_gpus = self.gpus_per_task if self.cluster_gpus() > 0 else 0
-    environment = dict(thread_environment(self.threads),
-                       PYTHONPATH=os.pathsep.join(p for p in (cli.REPOSITORY_ROOT, os.environ.get("PYTHONPATH")) if p))
+    environment = thread_environment(self.threads)  # the project itself is installed in the workers' .venv
     # One retry: a task lost with its node is worth a second try, while a task that kills its worker every time
     # should not be run four times (Ray's default).
     remote = ray.remote(_ray_task).options(num_cpus=self.threads, num_gpus=num_gpus, max_retries=1,

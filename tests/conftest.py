@@ -41,7 +41,7 @@ def stateless_seed(a, b=0):
 
 def run_python(args, env=None, timeout=600):
   """Runs ``python args...`` from the repository root; returns the CompletedProcess (text)."""
-  full_env = dict(os.environ, PYTHONPATH=REPOSITORY_ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+  full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   full_env.update(env or {})
   return subprocess.run([sys.executable] + list(args), cwd=REPOSITORY_ROOT, env=full_env, capture_output=True,
                         text=True, timeout=timeout)

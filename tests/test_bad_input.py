@@ -98,7 +98,7 @@ def test_an_overwrite_killed_during_training_keeps_the_complete_run(complete_run
   command = [sys.executable, "-m", "applications.run_local", GIN_FILE, "--output", output, "--overwrite",
              "--dataset", "dummy_data", "--steps", "100000", "--metrics", "mig", "--gin_bindings", *MODEL_BINDINGS]
   process = subprocess.Popen(command, cwd=REPOSITORY_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             env=dict(os.environ, PYTHONPATH=REPOSITORY_ROOT, TF_CPP_MIN_LOG_LEVEL="2"))
+                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
   try:
     deadline = time.time() + 300
     while time.time() < deadline and process.poll() is None and not new_checkpoints(os.path.dirname(output)):

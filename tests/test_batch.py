@@ -288,7 +288,7 @@ def run_killing_a_mig_worker(command, kills=1, roots=None, env=None):
   """Runs the batch ``command`` and SIGKILLs the worker evaluating a mig pair, ``kills`` times (a Ray retry runs the
   same pair again); returns the command's exit status, its stdout and the killed pair's output directory."""
   process = subprocess.Popen(command, cwd=REPOSITORY_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                             text=True, env=dict(os.environ, PYTHONPATH=REPOSITORY_ROOT, TF_CPP_MIN_LOG_LEVEL="2",
+                             text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
                                                  **(env or {})))
   output = command[command.index("--output") + 1]
   killed_logs = []

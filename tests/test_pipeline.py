@@ -175,7 +175,7 @@ def test_killed_run_resumes_from_its_checkpoint_and_ends_as_the_uninterrupted_ru
   reference_dir, resumed_dir = str(tmp_path / "reference"), str(tmp_path / "resumed")
   assert run_python(train_command(reference_dir, steps)).returncode == 0
 
-  env = dict(os.environ, PYTHONPATH=REPOSITORY_ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   process = subprocess.Popen([sys.executable] + train_command(resumed_dir, steps), cwd=REPOSITORY_ROOT, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   checkpoint_dir = os.path.join(resumed_dir, "tf_checkpoint")

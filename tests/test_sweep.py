@@ -156,7 +156,7 @@ def test_tiny_sweep_runs_end_to_end_and_resumes_after_being_killed(tmp_path):
   sweep_file.write_text(TINY_SWEEP)
   output = tmp_path / "out"
   command = [sys.executable, "-m", "evaluation.sweep", str(sweep_file), "--output", str(output)]
-  env = dict(os.environ, PYTHONPATH=REPOSITORY_ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 
   # Run 1, one worker: killed (the coordinator and its worker, SIGKILL) as soon as point 0 is complete.
   process = subprocess.Popen(command + ["--workers", "1"], cwd=REPOSITORY_ROOT, env=env, start_new_session=True,
@@ -238,7 +238,7 @@ def test_a_worker_killed_mid_point_fails_that_point_alone(tmp_path):
   process = subprocess.Popen([sys.executable, "-m", "evaluation.sweep", str(sweep_file), "--output", output,
                               "--workers", "2"], cwd=REPOSITORY_ROOT, stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, text=True,
-                             env=dict(os.environ, PYTHONPATH=REPOSITORY_ROOT, TF_CPP_MIN_LOG_LEVEL="2"))
+                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
   try:
     killed_log = kill_worker_when(process.pid, trained_past_step_6)
     stdout, _ = process.communicate(timeout=600)
