@@ -219,6 +219,18 @@ def pictures_html(pictures_dir):
       + "<h2>Samples from the prior</h2>" + picture("samples.png", "decodings of draws from the model's prior"))
 
 
+def training_provenance_html(run):
+  """What ``provenance.json`` recorded when the model trained: the data set then (the file may have changed since)
+  and the commits of the code that trained it."""
+  recorded = read_json(run.provenance, None)
+  if not recorded:
+    return ""
+  commits = ", ".join(f"<code>{escape(commit[:12])}</code>" for commit in recorded.get("commits", [])) or "unknown"
+  dirty = " (with uncommitted changes)" if recorded.get("dirty") else ""
+  return (f"<p>When it trained: {escape(recorded.get('dataset_provenance', 'not recorded'))} Code: commit "
+          f"{commits}{dirty}.</p>")
+
+
 def run_report_html(output_dir, provenance):
   """The run page's HTML (see the module docstring); ``provenance`` is the data set's sentence."""
   run = RunLayout(output_dir)
@@ -242,7 +254,7 @@ def run_report_html(output_dir, provenance):
       f"latent geometry: <span class=\"label\">{escape(record.get('geometry_description', 'unknown'))}</span></p>"
       + key_value_table(key_hyper_parameters(train_config))
       + f"<details><summary>full train.gin</summary><pre>{escape(gin_text)}</pre></details>"
-      + f"<h2>Data set</h2><p><b>{escape(dataset)}</b>: {escape(provenance)}</p>"
+      + f"<h2>Data set</h2><p><b>{escape(dataset)}</b>: {escape(provenance)}</p>" + training_provenance_html(run)
       + "<h2>Training results</h2><p>means over the evaluation batches after training</p>"
       + key_value_table({k: v for k, v in train_results.items() if k != "uuid"})
       + pictures_html(run.pictures)

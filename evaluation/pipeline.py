@@ -114,7 +114,7 @@ def evaluate_metrics(representation_dir, output_dir, configs, metric_bindings, c
 
 
 def read_results(metric_dir):
-  with open(os.path.join(metric_dir, batch.RESULTS_FILE)) as f:
+  with open(layout.step_results(metric_dir, layout.EVALUATION)) as f:
     return json.load(f)
 
 

@@ -1,6 +1,7 @@
 """The run page (OUT/report.html) and the study page (DIR/report.html): their content, and both opened in a real
 browser (headless Chromium) with every image loaded."""
 
+import html
 import json
 import os
 import shlex
@@ -54,6 +55,9 @@ def test_pipeline_writes_the_run_page_with_scores_model_data_pictures_times_and_
   assert "deltavae.beta" in text and "hypersphere.log_t_max" in text  # the model's and its latent space's
   assert "hypersphere S^4 in R^5" in text                             # the geometry the traversals follow
   assert "dlib&#x27;s DummyData" in text
+  recorded = read_json(os.path.join(run, "provenance.json"))             # what it trained on, and with which code
+  assert f"When it trained: {html.escape(recorded['dataset_provenance'])}" in text
+  assert recorded["commits"] and all(f"<code>{commit[:12]}</code>" in text for commit in recorded["commits"])
   for stage in ("train", "postprocess (mean)", "evaluate mig", "evaluate sap_score", "total"):
     assert f"<td>{stage}</td>" in text or f"<td><b>{stage}</b></td>" in text
   assert os.access(os.path.join(run, "reproduce.sh"), os.X_OK)
