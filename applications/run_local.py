@@ -36,10 +36,10 @@ def run_local(gin_file, output_dir, **options):
   from applications import report, visualize  # pylint: disable=import-outside-toplevel  (TensorFlow: once checked)
   from evaluation import pipeline  # pylint: disable=import-outside-toplevel
   scores = pipeline.run_pipeline(gin_file, output_dir, **options)
-  pictures = RunLayout(output_dir).pictures
-  if not os.path.isdir(pictures):
-    visualize.visualize(RunLayout(output_dir).model, pictures)
-  print(f"pictures in {pictures}: " + ", ".join(sorted(os.listdir(pictures))))
+  run = RunLayout(output_dir)
+  if not os.path.isdir(run.pictures):
+    visualize.visualize(run.model, run.pictures)
+  print(f"pictures in {run.pictures}: " + ", ".join(sorted(os.listdir(run.pictures))))
   command = run_local_command(gin_file, output_dir, {
       "quick": options.get("preset") == job_estimate.QUICK_PRESET, "dataset": options.get("dataset"),
       "steps": options.get("steps"), "metrics": ",".join(options.get("metrics", DEFAULT_METRICS)),

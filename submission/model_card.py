@@ -9,8 +9,8 @@ or guessing from the SavedModel.
 
 ``geometry`` is where the codes lie (euclidean, sphere: unit-norm codes, torus: unit-norm (cos, sin) pairs);
 ``num_latent`` is ``encoder.num_latent`` (a sphere's or torus' intrinsic dimension), ``code_size`` the width of the
-decoder's input and of the exported representation; ``gin_config_sha256`` is the digest of the training config
-as recorded in ``results/gin/train.gin``'s source, ``tf_checkpoint/train_config.gin``.
+decoder's input and of the exported representation; ``gin_config_sha256`` is the SHA-256 of the training
+configuration as recorded in ``tf_checkpoint/train_config.gin`` (the gin text a resume is checked against).
 """
 
 import dataclasses
