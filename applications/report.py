@@ -196,9 +196,9 @@ def traversal_figures(pictures_dir, record):
   return "".join(figures)
 
 
-def pictures_html(pictures_dir):
-  """The picture sections: curves, reconstructions, traversals (and GIF), prior samples."""
-  record = read_json(os.path.join(pictures_dir, layout.PICTURES_RECORD), {})
+def pictures_html(pictures_dir, record):
+  """The picture sections: curves, reconstructions, traversals (and GIF), prior samples; ``record`` is the
+  pictures' ``pictures.json``."""
 
   def picture(name, caption):
     path = os.path.join(pictures_dir, name)
@@ -257,7 +257,7 @@ def run_report_html(output_dir, provenance):
       + f"<h2>Data set</h2><p><b>{escape(dataset)}</b>: {escape(provenance)}</p>" + training_provenance_html(run)
       + "<h2>Training results</h2><p>means over the evaluation batches after training</p>"
       + key_value_table({k: v for k, v in train_results.items() if k != "uuid"})
-      + pictures_html(run.pictures)
+      + pictures_html(run.pictures, record)
       + "<h2>Wall time per stage</h2>" + table_html(["stage", "wall time"], wall_time_rows(output_dir, metrics))
       + "<h2>Reproduce</h2>"
       + (f"<p>The command that made this run:</p><pre>{escape(command.strip())}</pre>" if command else "")

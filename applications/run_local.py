@@ -33,19 +33,18 @@ output: OUT/model, OUT/postprocessed/mean, OUT/metrics/mean/<metric>, OUT/visual
 def run_local(gin_file, output_dir, **options):
   """The whole job: ``evaluation.pipeline.run_pipeline(gin_file, output_dir, **options)``, then the pictures
   (``OUT/visualizations``, drawn when missing), ``OUT/reproduce.sh`` and ``OUT/report.html``. Returns the scores."""
-  from applications import report, visualize  # pylint: disable=import-outside-toplevel  (TensorFlow: once checked)
+  from applications import report  # pylint: disable=import-outside-toplevel  (TensorFlow: only once checked)
   from evaluation import pipeline  # pylint: disable=import-outside-toplevel
   scores = pipeline.run_pipeline(gin_file, output_dir, **options)
-  run = RunLayout(output_dir)
-  if not os.path.isdir(run.pictures):
-    visualize.visualize(run.model, run.pictures)
-  print(f"pictures in {run.pictures}: " + ", ".join(sorted(os.listdir(run.pictures))))
   command = run_local_command(gin_file, output_dir, {
       "quick": options.get("preset") == job_estimate.QUICK_PRESET, "dataset": options.get("dataset"),
       "steps": options.get("steps"), "metrics": ",".join(options.get("metrics", DEFAULT_METRICS)),
       "time_budget": options.get("time_budget"), "gin_bindings": list(options.get("gin_bindings", ())),
       "metric_bindings": list(options.get("metric_bindings", ()))})
-  print(f"report: {report.write_run_report(output_dir, command)}")
+  page = report.write_run_report(output_dir, command)  # draws the pictures first when they are missing
+  pictures = RunLayout(output_dir).pictures
+  print(f"pictures in {pictures}: " + ", ".join(sorted(os.listdir(pictures))))
+  print(f"report: {page}")
   return scores
 
 

@@ -25,6 +25,8 @@ EXPORT_DIR = "tfhub"
 RESULTS_DIR = "results"
 CHECKPOINT_DIR = "tf_checkpoint"
 MODEL_CARD_FILE = "model_card.json"
+PICTURES_DIR = "visualizations"
+SCORES_JSON, SCORES_CSV = "scores.json", "scores.csv"
 REPORT_FILE = "report.html"  # a run's page, and a study's
 PROVENANCE_FILE = "provenance.json"
 PICTURES_RECORD = "pictures.json"  # in a pictures directory: what was drawn, on which geometry
@@ -71,8 +73,8 @@ class RunLayout:
 
   # What is made from the trained model, and the part of it made from its representation: removed when the
   # step they come from is redone.
-  MODEL_OUTPUTS = (POSTPROCESSED_DIR, METRICS_DIR, "visualizations", "scores.json", "scores.csv", REPORT_FILE)
-  REPRESENTATION_OUTPUTS = (POSTPROCESSED_DIR, METRICS_DIR, "scores.json", "scores.csv", REPORT_FILE)
+  REPRESENTATION_OUTPUTS = (POSTPROCESSED_DIR, METRICS_DIR, SCORES_JSON, SCORES_CSV, REPORT_FILE)
+  MODEL_OUTPUTS = REPRESENTATION_OUTPUTS + (PICTURES_DIR,)
 
   def path(self, *parts):
     return os.path.join(self.root, *parts)
@@ -94,19 +96,19 @@ class RunLayout:
 
   @property
   def pictures(self):
-    return self.path("visualizations")
+    return self.path(PICTURES_DIR)
 
   @property
   def scores_json(self):
-    return self.path("scores.json")
+    return self.path(SCORES_JSON)
 
   @property
   def scores_csv(self):
-    return self.path("scores.csv")
+    return self.path(SCORES_CSV)
 
   @property
   def pictures_record(self):
-    return self.path("visualizations", PICTURES_RECORD)
+    return self.path(PICTURES_DIR, PICTURES_RECORD)
 
   @property
   def report(self):

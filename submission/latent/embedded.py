@@ -54,7 +54,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from submission.errors import UserError
-from submission.latent.base import EMBEDDED, SPHERE, TORUS, LatentSpace, standard_normal
+from submission.latent.base import EMBEDDED, LatentSpace, standard_normal
 from submission.latent.gaussian import gaussian_kl, gaussian_sample
 from submission.latent.manifolds import parse_manifold, rotate_pairs, uniform
 
@@ -231,7 +231,7 @@ class EmbeddedManifoldLatent(LatentSpace):
 
   @property
   def geometry(self):
-    return TORUS if self.manifold.num_circles else SPHERE
+    return self.manifold.geometry
 
   # --- posterior parameters -------------------------------------------------------------------------------------
   def call(self, features):

@@ -20,7 +20,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from submission.errors import UserError
-from submission.latent.base import standard_normal
+from submission.latent.base import SPHERE, TORUS, standard_normal
 
 _NORM_EPSILON = 1e-12
 
@@ -90,6 +90,8 @@ def uniform(shape, seed=None):
 class Torus:
   """(S¹)^k ⊂ R^{2k} as (cos, sin) pairs; k = 1 is the circle."""
 
+  geometry = TORUS
+
   def __init__(self, num_circles):
     if int(num_circles) != num_circles or num_circles < 1:
       raise UserError(f"a torus needs a positive whole number of circles, got {num_circles}")
@@ -125,6 +127,7 @@ class Torus:
 class Sphere:
   """S^d ⊂ R^{d+1}."""
 
+  geometry = SPHERE
   num_circles = None
 
   def __init__(self, dim):
