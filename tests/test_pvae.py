@@ -128,6 +128,8 @@ def test_bad_gate_settings_are_one_line_user_errors(kwargs):
 def test_bad_model_settings_are_user_errors():
   with pytest.raises(UserError, match="pvae.dip_type"):
     pvae.PVAE(dip_type="iii")
+  with pytest.raises(UserError, match="pvae.kl_weight"):
+    pvae.PVAE(kl_weight=-1.)
   with pytest.raises(UserError, match="latent_space.factory"):
     model_base.gaussian_latent_space(factory=lambda: 3)
 
@@ -141,16 +143,17 @@ def _build(shape=(4, 4, 1)):
   return model
 
 
-@pytest.mark.parametrize("dip_type, per_example, beta", [("i", False, 0.05), ("ii", False, 0.05),
-                                                          ("i", True, 2. / 3.)])
-def test_pvae_loss_terms_match_numpy(dip_type, per_example, beta):
+@pytest.mark.parametrize("dip_type, per_example, beta, kl_weight", [("i", False, 0.05, 1.), ("ii", False, 0.05, 1.),
+                                                                     ("i", True, 2. / 3., 1.), ("i", False, 0.05, 5.)])
+def test_pvae_loss_terms_match_numpy(dip_type, per_example, beta, kl_weight):
   batch, num_latent = 6, 4
   images = np.random.RandomState(0).uniform(size=(batch, 4, 4, 1)).astype(np.float32)
   seed = stateless_seed(3, 4)
   log_alpha = np.array([3., 0.05, -0.05, -3.], np.float32)
   bindings = TEST_ARCHITECTURE + [
       f"encoder.num_latent = {num_latent}", "model.model = @pvae()", f"pvae.dip_type = '{dip_type}'",
-      f"l0_gated_gaussian.per_example = {per_example}", f"l0_gated_gaussian.temperature = {beta}"]
+      f"l0_gated_gaussian.per_example = {per_example}", f"l0_gated_gaussian.temperature = {beta}",
+      f"pvae.kl_weight = {kl_weight}"]
   gin.parse_config_files_and_bindings([], bindings)  # cleared by conftest's clean_gin
   model = _build()
   model.latent.gate.log_alpha.assign(log_alpha)
@@ -177,7 +180,7 @@ def test_pvae_loss_terms_match_numpy(dip_type, per_example, beta):
   kl = np.mean(0.5 * np.sum(gate * (mean**2 + variance - logvar - 1.), axis=1))
   p_nonzero = np_sigmoid(log_alpha.astype(np.float64) - beta * np.log(-GAMMA / ZETA))
   penalty = 0.1 * np.sum(p_nonzero)
-  regularizer = kl + np_dip(mean, logvar, 20., 2., dip_type) + penalty
+  regularizer = kl_weight * kl + np_dip(mean, logvar, 20., 2., dip_type) + penalty
 
   assert terms["reconstruction_loss"] == pytest.approx(reconstruction, rel=1e-4)
   assert terms["kl_loss"] == pytest.approx(kl, rel=1e-4)

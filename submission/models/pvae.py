@@ -17,8 +17,12 @@ gradient), the gated posterior N(m∘μ, m∘σ² + ε), the masked KL, the pena
 space, with λ_d given directly.
 
 Defaults are the paper's Table 1: λ_od = 20, λ_d = 2, given directly (note: the reverse of dlib's DIP-VAE-I
-convention λ_d = 10·λ_od; dlib's ``dip_vae`` takes ``lambda_d_factor`` instead). The KL weight is 1 (the authors'
-dSprites trainer hard-wires it).
+convention λ_d = 10·λ_od; dlib's ``dip_vae`` takes ``lambda_d_factor`` instead). The masked KL carries a weight
+w_KL (``kl_weight``): 1 by default, as the authors' dSprites trainer hard-wires it; their MNIST trainer takes it as
+``gamma`` and the run that pruned 64 → 3 dimensions used 5 (``docs/models/pvae.md`` §6). The reported ``kl_loss`` and
+ELBO stay unweighted; only the loss is
+
+    L = E_q[−log p(x | m∘z)] + w_KL·Σ_j m_j·KL_j + DIP + τ·Σ_j P(m_j ≠ 0).
 
 A closed gate leaves a constant (zero) column of the mean, so its C_jj = 0 and the diagonal term charges it λ_d;
 the term cannot tell a closed gate from an open but unused dimension, and pushes every dimension towards unit
@@ -31,6 +35,7 @@ whatever ``latent_space.factory`` says.
 
 import gin
 
+from submission.errors import UserError
 from submission.latent import l0_gate
 from submission.latent.base import DIAGONAL_GAUSSIAN
 from submission.models.base import GaussianEncoderModel
@@ -44,14 +49,19 @@ class PVAE(GaussianEncoderModel):
 
   posterior = DIAGONAL_GAUSSIAN
 
-  def __init__(self, lambda_od=20., lambda_d=2., dip_type="i"):
+  def __init__(self, lambda_od=20., lambda_d=2., dip_type="i", kl_weight=1.):
     super().__init__(name="pvae")
     self.lambda_od = float(lambda_od)
     self.lambda_d = float(lambda_d)
     self.dip_type = check_dip_type(dip_type, "pvae.dip_type")
+    if not kl_weight >= 0:
+      raise UserError(f"pvae.kl_weight must be >= 0, got {kl_weight}")
+    self.kl_weight = float(kl_weight)
 
   def make_latent_space(self):
     return l0_gate.l0_gated_gaussian()
 
   def regularizer(self, kl_loss, params, z_sampled, step):
-    return dip_regularizer(kl_loss, params, self.lambda_od, self.lambda_d, self.dip_type)
+    # dip_regularizer adds the KL once; the weight's remainder (w_KL − 1)·KL is added here.
+    return (dip_regularizer(kl_loss, params, self.lambda_od, self.lambda_d, self.dip_type)
+            + (self.kl_weight - 1.) * kl_loss)
