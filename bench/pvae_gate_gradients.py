@@ -1,6 +1,6 @@
 """Diagnostic: what moves PVAE's gates? The gradient on log α of each term of a trained PVAE's loss.
 
-    python bench/pvae_gate_gradients.py RUN_DIR [--batches 200] [--learning_rate 1e-4]
+    python bench/pvae_gate_gradients.py RUN_DIR [--batches 200] [--learning_rate 1e-4] [--per_gate]
 
 RUN_DIR is a PVAE run (``./run_local.sh gin_configs/pvae.gin`` or a study point): its ``model/results/gin/train.gin``
 and latest checkpoint in ``model/tf_checkpoint`` are read, nothing is written. On ``--batches`` minibatches of the
@@ -18,6 +18,10 @@ Why the split matters: with the hard-concrete temperature β = 0.05 the sampled 
 reconstruction gradient) only in a few per cent of draws, where dm/dlog α is large (up to (ζ − γ)/(4β) = 6); the
 L0 term's gradient is smooth and small (τ·P'(m ≠ 0) ≤ τ/4). Adam divides the sum by the RMS, which the rare large
 reconstruction gradients set.
+
+``--per_gate`` adds one row per gate: its log α, the mean gradient of each term, Adam's step/lr for the total, and
+what the dimension carries: the variance over the batches of its ungated posterior mean and the mean of its ungated
+posterior variance (a dimension the model does not use has a constant mean and variance ≈ 1, the prior's).
 """
 
 import argparse
@@ -72,6 +76,7 @@ def main(argv=None):
   parser.add_argument("--batches", type=int, default=200)
   parser.add_argument("--learning_rate", type=float, default=1e-4)
   parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--per_gate", action="store_true", help="one row per gate (see above)")
   args = parser.parse_args(argv)
   model, data, batch_size = load_trained_pvae(args.run_dir)
   log_alpha = model.latent.gate.log_alpha.numpy()
@@ -79,8 +84,13 @@ def main(argv=None):
         f"({log_alpha.size} gates)")
   random_state = np.random.RandomState(args.seed)
   samples = {}
+  ungated_means, ungated_variances = [], []
   for b in range(args.batches):
     images = tf.constant(data.sample_observations(batch_size, random_state), tf.float32)
+    if args.per_gate:
+      params = model.encode(images)
+      ungated_means.append(params["ungated_mean"].numpy())
+      ungated_variances.append(params["ungated_variance"].numpy())
     for name, g in term_gradients(model, images, tf.constant([args.seed, b], tf.int64)).items():
       samples.setdefault(name, []).append(g)
   print(f"gradient on log α over {args.batches} batches of {batch_size} (positive = towards closing the gate):")
@@ -96,6 +106,17 @@ def main(argv=None):
   print(f"Adam's steady step on log α per iteration at lr {args.learning_rate:g}: mean {per_iteration.mean():.3g} "
         f"(min {per_iteration.min():.3g}, max {per_iteration.max():.3g}); a gate closes below log α ≈ −0.12 "
         f"(P(m ≠ 0) < ½ needs log α < β·log(−γ/ζ)).")
+  if args.per_gate:
+    means = {name: np.stack(values).mean(axis=0) for name, values in samples.items()}
+    mean_variance = np.concatenate(ungated_means).var(axis=0)
+    posterior_variance = np.concatenate(ungated_variances).mean(axis=0)
+    names = [name for name in samples if name != "total"]
+    print(f"\nper gate, by log α (mean gradient of each term; Var[μ] and E[σ²] of the ungated posterior):")
+    print(f"{'gate':>4}{'log α':>8}" + "".join(f"{name[:14]:>15}" for name in names)
+          + f"{'Adam step/lr':>14}{'Var[μ]':>9}{'E[σ²]':>8}")
+    for j in np.argsort(log_alpha):
+      print(f"{j:>4}{log_alpha[j]:>8.3f}" + "".join(f"{means[name][j]:>15.4g}" for name in names)
+            + f"{step[j]:>14.3f}{mean_variance[j]:>9.3f}{posterior_variance[j]:>8.3f}")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from submission.layout import RunLayout
 
 # Hyper-parameters that name a run (the swept values of the study files).
 LABEL_KEYS = ("vae.beta", "factor_vae.gamma", "beta_tc_vae.beta", "dip_vae.lambda_od", "annealed_vae.c_max",
-              "chyvae.nu", "deltavae.beta")
+              "chyvae.nu", "deltavae.beta", "pvae.lambda_d", "encoder.num_latent")
 HEADLINES = (("beta_vae_sklearn", "eval_accuracy", "BetaVAE"), ("factor_vae_metric", "eval_accuracy", "FactorVAE"),
              ("mig", "discrete_mig", "MIG"), ("dci", "disentanglement", "DCI"), ("sap_score", "SAP_score", "SAP"),
              ("unsupervised", "gaussian_total_correlation", "TC (mean rep.)"))
@@ -108,12 +108,36 @@ def read_collected_run(run_json):
               train_results=read_json(os.path.join(directory, "train_results.json"), {}), curves=curves)
 
 
+def capacity_tracking(curves, skip=0.2):
+  """How closely the logged batch-mean KL followed the capacity target C over the ramp, the first ``skip`` of it
+  left out: {"ramp": [first step, last step], "max_gap", "mean_gap"} in nats, or None for a run without a rising C.
+
+  The ramp runs from the first logged step to the first at which C reaches its final value; the gap is |KL − C| at
+  the logged steps inside its last (1 − skip) (the KL is the mean over each logging window, C its value at the
+  window's last step)."""
+  if "capacity" not in curves or "kl_loss" not in curves:
+    return None
+  steps, capacity = curves["capacity"]
+  if len(steps) < 2 or capacity[-1] <= capacity[0]:
+    return None
+  end = steps[next(i for i, value in enumerate(capacity) if value >= capacity[-1])]
+  start = steps[0] + skip * (end - steps[0])
+  target = dict(zip(steps, capacity))
+  gaps = [abs(kl - target[step]) for step, kl in zip(*curves["kl_loss"]) if start <= step <= end and step in target]
+  if not gaps:
+    return None
+  return {"ramp": [steps[0], end], "max_gap": max(gaps), "mean_gap": sum(gaps) / len(gaps)}
+
+
 def table_rows(runs):
   rows = []
   for run in runs:
     train = run["train_results"]
+    tracking = capacity_tracking(run["curves"])
     row = {"run": run["model_num"], "model": run["label"], "dataset": run["dataset"], "status": run["status"],
-           "steps": run["steps"], "reconstruction": train.get("reconstruction_loss"), "KL": train.get("kl_loss")}
+           "steps": run["steps"], "reconstruction": train.get("reconstruction_loss"), "KL": train.get("kl_loss"),
+           "active dims": train.get("num_active_dims"),
+           "max abs(KL - C), last 80 % of ramp": tracking["max_gap"] if tracking else None}
     for metric, key, column in HEADLINES:
       row[column] = run["metrics"].get(metric, {}).get(key)
     seconds = (run["train_seconds"] or 0) + sum(s or 0 for s in run["metric_seconds"].values())

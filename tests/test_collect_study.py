@@ -3,6 +3,8 @@
 import json
 import os
 
+import numpy as np
+import pytest
 import tensorflow as tf
 
 from conftest import read_json
@@ -84,3 +86,17 @@ def test_collects_complete_and_training_runs_with_table_and_plots(tmp_path):
     table = f.read()
   assert "| 1 | beta_vae beta=16.0 | dsprites_full | complete | 200 | 201.0 | 20.500 |" in table
   assert "| 9 | beta_vae beta=4.0 | correlated_ellipses | complete | 100 | 50.000 | 12.000 |" in table
+
+
+def test_capacity_tracking_measures_the_gap_over_the_last_80_percent_of_the_ramp():
+  steps = list(range(0, 1100, 100))                      # C rises over steps 0..800, then holds
+  capacity = [15. + 10. * min(step, 800) / 800 for step in steps]
+  kl = [30., 29., 18.25, 18.25, 20.25, 21.6, 22.5, 23.4, 25.2, 25.1, 25.]  # 12.75 nats off at step 100, then < 1
+  tracking = collect_study.capacity_tracking({"capacity": (steps, capacity), "kl_loss": (steps, kl)})
+  assert tracking["ramp"] == [0, 800]
+  # The window is steps 160..800: step 100 (gap 12.75) is left out, step 200 (gap 0.75) counts.
+  assert tracking["max_gap"] == pytest.approx(0.75)
+  assert tracking["mean_gap"] == pytest.approx(np.mean([0.75, 0.5, 0.25, 0.35, 0., 0.35, 0.2]))
+  # A constant target (capacity off, or C fixed) is no ramp; a run without a capacity curve has none.
+  assert collect_study.capacity_tracking({"capacity": (steps, [25.] * 11), "kl_loss": (steps, kl)}) is None
+  assert collect_study.capacity_tracking({"kl_loss": (steps, kl)}) is None

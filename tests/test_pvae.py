@@ -128,6 +128,8 @@ def test_bad_gate_settings_are_one_line_user_errors(kwargs):
 def test_bad_model_settings_are_user_errors():
   with pytest.raises(UserError, match="pvae.dip_type"):
     pvae.PVAE(dip_type="iii")
+  with pytest.raises(UserError, match="l0_gated_gaussian.kl_parameters"):
+    l0_gate.l0_gated_gaussian(kl_parameters="slab")
   with pytest.raises(UserError, match="pvae.kl_weight"):
     pvae.PVAE(kl_weight=-1.)
   with pytest.raises(UserError, match="latent_space.factory"):
@@ -143,9 +145,10 @@ def _build(shape=(4, 4, 1)):
   return model
 
 
-@pytest.mark.parametrize("dip_type, per_example, beta, kl_weight", [("i", False, 0.05, 1.), ("ii", False, 0.05, 1.),
-                                                                     ("i", True, 2. / 3., 1.), ("i", False, 0.05, 5.)])
-def test_pvae_loss_terms_match_numpy(dip_type, per_example, beta, kl_weight):
+@pytest.mark.parametrize("dip_type, per_example, beta, kl_weight, kl_parameters", [
+    ("i", False, 0.05, 1., "gated"), ("ii", False, 0.05, 1., "gated"), ("i", True, 2. / 3., 1., "gated"),
+    ("i", False, 0.05, 5., "gated"), ("i", True, 2. / 3., 5., "ungated")])
+def test_pvae_loss_terms_match_numpy(dip_type, per_example, beta, kl_weight, kl_parameters):
   batch, num_latent = 6, 4
   images = np.random.RandomState(0).uniform(size=(batch, 4, 4, 1)).astype(np.float32)
   seed = stateless_seed(3, 4)
@@ -153,7 +156,7 @@ def test_pvae_loss_terms_match_numpy(dip_type, per_example, beta, kl_weight):
   bindings = TEST_ARCHITECTURE + [
       f"encoder.num_latent = {num_latent}", "model.model = @pvae()", f"pvae.dip_type = '{dip_type}'",
       f"l0_gated_gaussian.per_example = {per_example}", f"l0_gated_gaussian.temperature = {beta}",
-      f"pvae.kl_weight = {kl_weight}"]
+      f"pvae.kl_weight = {kl_weight}", f"l0_gated_gaussian.kl_parameters = '{kl_parameters}'"]
   gin.parse_config_files_and_bindings([], bindings)  # cleared by conftest's clean_gin
   model = _build()
   model.latent.gate.log_alpha.assign(log_alpha)
@@ -177,7 +180,12 @@ def test_pvae_loss_terms_match_numpy(dip_type, per_example, beta, kl_weight):
   z = mean + np.sqrt(variance) * epsilon
   np.testing.assert_allclose(z_tf.numpy(), z, rtol=1e-4, atol=1e-5)
   reconstruction = np.mean(np_bernoulli(images.astype(np.float64), dense(model.decoder.layers[0], z)))
-  kl = np.mean(0.5 * np.sum(gate * (mean**2 + variance - logvar - 1.), axis=1))
+  if kl_parameters == "gated":
+    kl = np.mean(0.5 * np.sum(gate * (mean**2 + variance - logvar - 1.), axis=1))
+  else:  # spike and slab: the KL at the ungated head outputs, weighted by the gate
+    ungated_mean = dense(model.latent.means, x)
+    ungated_variance = np.logaddexp(0., dense(model.latent.variance, x)) + 1e-6
+    kl = np.mean(0.5 * np.sum(gate * (ungated_mean**2 + ungated_variance - np.log(ungated_variance) - 1.), axis=1))
   p_nonzero = np_sigmoid(log_alpha.astype(np.float64) - beta * np.log(-GAMMA / ZETA))
   penalty = 0.1 * np.sum(p_nonzero)
   regularizer = kl_weight * kl + np_dip(mean, logvar, 20., 2., dip_type) + penalty

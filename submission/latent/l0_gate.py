@@ -40,9 +40,14 @@ log-variance, so that a closed gate leaves N(0, 0) rather than N(0, 1)); then
     mean = m ⊙ μ,   variance = m ⊙ σ² + ε_var,   KL = Σ_j m_j·KL(N(mean_j, variance_j) ‖ N(0, 1)),
 
 with ε_var = 1e-6 (the paper adds "a small positive constant" to σ²; 1e-6 is the authors' floor), which keeps
-log(variance) finite when a gate is closed. The KL of a dimension is evaluated at its gated parameters, as in the
-authors' code (a spike-and-slab reading would evaluate it at the ungated ones; the two agree whenever m_j ∈ {0, 1},
-and at β = 0.05 at most 6 % of draws are fractional: P(0 < m < 1) ≤ ½·β·log 11). A closed gate (m_j = 0) therefore
+log(variance) finite when a gate is closed. By default (``kl_parameters = "gated"``) the KL of a dimension is
+evaluated at its gated parameters, as in the authors' code. ``kl_parameters = "ungated"`` is the spike-and-slab
+reading, KL = Σ_j m_j·KL(N(μ_j, σ_j² + ε_var) ‖ N(0, 1)). The two agree whenever m_j ∈ {0, 1} (at β = 0.05 at most
+6 % of draws are fractional: P(0 < m < 1) ≤ ½·β·log 11), but they pull a gate differently in those draws: for a
+dimension whose posterior is the prior (μ_j = 0, σ_j² = 1, the state of a dimension the model does not use), the
+gated KL of a fractional gate is m·½(m − log m − 1) > 0, a barrier of up to 0.08 nats (× the KL weight) between the
+open and the closed gate that holds an unused gate open against τ; the ungated KL of such a dimension is 0 for
+every m, so only τ acts on its gate (measured: ``docs/models/pvae.md`` §10). A closed gate (m_j = 0) therefore
 contributes exactly nothing to the KL, a constant 0 to the mean, and N(0, 1e-6) noise to a sample. The authors'
 ``L0Pair`` gates before adding the bias, so their pruned dimensions output the bias instead of 0.
 
@@ -91,6 +96,7 @@ L0_WEIGHT = 0.1  # τ
 VARIANCE_EPSILON = 1e-6
 UNIFORM_EPSILON = 1e-6
 DETERMINISTIC_GATES = ("median", "louizos")
+KL_PARAMETERS = ("gated", "ungated")
 # Folded into the step's seed to get the gate noise's own stateless seed.
 GATE_STREAM = 0x6A7E
 
@@ -208,8 +214,11 @@ class GatedGaussianLatent(GaussianLatent):
   kind = "l0_gated_gaussian"
 
   def __init__(self, gate_settings=None, l0_weight=L0_WEIGHT, per_example=False,
-               variance_epsilon=VARIANCE_EPSILON, **kwargs):
+               variance_epsilon=VARIANCE_EPSILON, kl_parameters="gated", **kwargs):
     super().__init__(**kwargs)
+    if kl_parameters not in KL_PARAMETERS:
+      raise UserError(f"l0_gated_gaussian.kl_parameters must be one of {KL_PARAMETERS}, got {kl_parameters!r}")
+    self.kl_parameters = kl_parameters
     if l0_weight < 0:
       raise UserError(f"l0_gated_gaussian.l0_weight (τ) must be >= 0, got {l0_weight}")
     if not variance_epsilon > 0:
@@ -246,6 +255,9 @@ class GatedGaussianLatent(GaussianLatent):
     return self._gated(params["ungated_mean"], params["ungated_variance"], gate)
 
   def kl(self, params):
+    if self.kl_parameters == "ungated":
+      ungated_logvar = tf.math.log(params["ungated_variance"] + self.variance_epsilon)
+      return masked_gaussian_kl(params["ungated_mean"], ungated_logvar, params["gate"])
     return masked_gaussian_kl(params["mean"], params["logvar"], params["gate"])
 
   def penalty(self, params):
@@ -265,9 +277,9 @@ class GatedGaussianLatent(GaussianLatent):
 @gin.configurable("l0_gated_gaussian")
 def l0_gated_gaussian(temperature=TEMPERATURE, gamma=GAMMA, zeta=ZETA, initial_drop_rate=INITIAL_DROP_RATE,
                       l0_weight=L0_WEIGHT, per_example=False, deterministic_gate="median",
-                      variance_epsilon=VARIANCE_EPSILON):
+                      variance_epsilon=VARIANCE_EPSILON, kl_parameters="gated"):
   """PVAE's gated Gaussian latent space; defaults: Shi et al. 2019, Table 1 (β = 0.05, γ = −0.1, ζ = 1.1, τ = 0.1)."""
   gate_settings = dict(temperature=temperature, gamma=gamma, zeta=zeta, initial_drop_rate=initial_drop_rate,
                        deterministic_gate=deterministic_gate)
   return GatedGaussianLatent(gate_settings=gate_settings, l0_weight=l0_weight, per_example=per_example,
-                             variance_epsilon=variance_epsilon, name="latent")
+                             variance_epsilon=variance_epsilon, kl_parameters=kl_parameters, name="latent")
