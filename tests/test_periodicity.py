@@ -174,24 +174,29 @@ def test_a_representation_that_turns_with_the_heart_makes_loops_and_one_that_fol
   json.dumps(loops)  # what the command line writes
 
 
+class RenderedHearts(FactorEcho):
+  """dSprites' factors rendered by the project's renderer (dsprites_render), without writing the 3 GB file."""
+  observation_shape = [64, 64, 1]
+
+  def sample_observations_from_factors(self, factors, random_state):
+    from submission.data import dsprites_render  # pylint: disable=import-outside-toplevel
+    super().sample_observations_from_factors(factors, random_state)
+    values = dsprites_render.LATENTS_POSSIBLE_VALUES
+    images = dsprites_render.render_sprites(
+        factors[:, 0], values["scale"][factors[:, 1]], values["orientation"][factors[:, 2]],
+        values["posX"][factors[:, 3]], values["posY"][factors[:, 4]])
+    return images[..., None].astype(np.float32)
+
+  def sample_observations(self, num, random_state):  # what visualize draws its pictures from
+    factors = np.stack([random_state.randint(size, size=num) for size in self.factors_num_values], axis=1)
+    return self.sample_observations_from_factors(factors, random_state)
+
+
 def test_a_tiny_trained_model_is_measured_end_to_end_on_rendered_hearts(tiny_trained_model, tmp_path):
   """The representation of a real SavedModel on real rendered hearts (a model trained a few steps on noise: its
   numbers mean nothing, but every step from images to the picture runs)."""
   from evaluation import evaluate  # pylint: disable=import-outside-toplevel
-  from submission.data import dsprites_render  # pylint: disable=import-outside-toplevel
   _, representation_dir = tiny_trained_model
-  values = dsprites_render.LATENTS_POSSIBLE_VALUES
-
-  class RenderedHearts(FactorEcho):
-    observation_shape = [64, 64, 1]
-
-    def sample_observations_from_factors(self, factors, random_state):
-      super().sample_observations_from_factors(factors, random_state)
-      images = dsprites_render.render_sprites(
-          factors[:, 0], values["scale"][factors[:, 1]], values["orientation"][factors[:, 2]],
-          values["posX"][factors[:, 3]], values["posY"][factors[:, 4]])
-      return images[..., None].astype(np.float32)
-
   data = RenderedHearts()
   representation = evaluate.load_representation_function(representation_dir, data.observation_shape)
   result = periodicity.orientation_loops(data, DSPRITES_FACTORS, representation)
@@ -221,13 +226,20 @@ def test_the_run_page_shows_the_measure_and_its_picture_when_the_pictures_hold_i
   assert 'alt="orientation loops"' in text and "data:image/png;base64," in text
 
 
-def test_pictures_of_a_model_trained_on_data_without_the_heart_have_no_loops(tiny_trained_model, tmp_path):
+def test_pictures_measure_the_loops_only_on_data_with_the_heart(tiny_trained_model, tmp_path, monkeypatch):
   from applications import visualize  # pylint: disable=import-outside-toplevel
-  model_dir, _ = tiny_trained_model  # trained on dummy_data
-  paths = visualize.visualize(model_dir, str(tmp_path / "pictures"), num_images=2, num_traversal_images=1,
-                              num_values=2, num_frames=2)
-  assert paths and not any(layout.LOOPS_RECORD in p or layout.LOOPS_PICTURE in p for p in paths)
-  assert not os.path.exists(tmp_path / "pictures" / layout.LOOPS_RECORD)
+  model_dir, _ = tiny_trained_model  # trained on dummy_data, which has no heart
+  small = dict(num_images=2, num_traversal_images=1, num_values=2, num_frames=2)
+  paths = visualize.visualize(model_dir, str(tmp_path / "noise"), **small)
+  assert paths and not any(os.path.basename(p) in (layout.LOOPS_RECORD, layout.LOOPS_PICTURE) for p in paths)
+  # The same model, shown rendered hearts as if it had been trained on dSprites.
+  monkeypatch.setattr(visualize.named_data, "load", lambda name: RenderedHearts())
+  monkeypatch.setattr(periodicity, "sweep_factors", lambda name: DSPRITES_FACTORS)
+  paths = visualize.visualize(model_dir, str(tmp_path / "hearts"), **small)
+  hearts = str(tmp_path / "hearts")
+  assert {os.path.join(hearts, name) for name in (layout.LOOPS_RECORD, layout.LOOPS_PICTURE)} <= set(paths)
+  loops = json.load(open(tmp_path / "hearts" / layout.LOOPS_RECORD))
+  assert loops["summary"]["num_sweeps"] == 27 and len(loops["sweeps"]) == 27
 
 
 def test_the_command_line_refuses_a_directory_that_is_no_run_in_one_line(tmp_path):
