@@ -12,7 +12,7 @@ from evaluation import periodicity
 from submission import layout
 from submission.errors import UserError
 
-DSPRITES_FACTORS = (("shape", 3), ("scale", 6), ("orientation", 40), ("posX", 32), ("posY", 32))
+DSPRITES_FACTORS = periodicity.sweep_factors("dsprites_full")  # shape, scale, orientation, posX, posY
 ANGLES = 2. * math.pi * np.arange(39) / 39  # one turn, as a heart sweep samples it
 
 
