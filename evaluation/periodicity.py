@@ -52,8 +52,9 @@ and the medians of the clearance, the length ratio, the largest step ratio and t
 pixels, taken as the representation, make 27 loops of 27 on the rendered dSprites (``--pixels`` draws that
 reference beside the runs), and an encoder that stays close to a linear map of them keeps it. A 10-dimensional
 random linear map of the pixels makes none (its plane holds a scribble). So a loop says the representation kept
-the circle the data has, where a Euclidean code that aligns the orientation with one axis must cut or fold it; it
-does not say, alone, that the orientation is disentangled from the other factors (dlib's metrics say that).
+the circle the data has, where a Euclidean code that puts the orientation on one axis must cut or fold it (one
+that spreads it over two coordinates can keep the loop too); it does not say, alone, that the orientation is
+disentangled from the other factors (dlib's metrics say that).
 
 The picture (``plot_loops``, one panel per run) draws each sweep's projected polygon, scaled to unit RMS radius and
 coloured by orientation on a cyclic colour map, the middle sweep (every other factor at its middle value) bold, and
