@@ -13,6 +13,8 @@ so it can be mailed or archived alone. It shows, from the files the run wrote:
   file's own metadata);
 * training curves of every logged term and the final training results, reconstructions next to their inputs,
   one latent traversal per dimension (and the animated GIF), samples from the prior;
+* on dSprites (and its colour, noise and scream variants), whether the representation turns the heart's
+  orientation into a loop: ``evaluation.periodicity``'s winding numbers, their summary and their picture;
 * the wall time of each stage, and the command that reproduces the run (``OUT/reproduce.sh``, written by
   ``applications.run_local``) with the step-by-step commands that rerun each stage from its recorded gin file.
 
@@ -28,6 +30,7 @@ import os
 import shlex
 import sys
 
+from evaluation import periodicity
 from evaluation.html_pages import escape, figure_html, key_value_table, number_cell, page, table_html
 from submission import cli, layout, study
 from submission.atomic import atomic_file, read_json
@@ -219,6 +222,39 @@ def pictures_html(pictures_dir, record):
       + "<h2>Samples from the prior</h2>" + picture("samples.png", "decodings of draws from the model's prior"))
 
 
+def periodic_loops_html(pictures_dir):
+  """The loop measure of the heart's orientation sweeps (``visualize`` measures it on dSprites only; elsewhere the
+  section is left out): its summary, the picture, and each sweep's numbers folded away."""
+  loops = read_json(os.path.join(pictures_dir, layout.LOOPS_RECORD), None)
+  if not loops:
+    return ""
+  summary, picture = loops["summary"], os.path.join(pictures_dir, layout.LOOPS_PICTURE)
+  rows = [[f"<td>{escape(', '.join(f'{k} {v}' for k, v in sweep['fixed'].items()))}</td>",
+           number_cell(sweep["winding"]), number_cell(sweep["clearance"]), number_cell(sweep["length_ratio"]),
+           number_cell(sweep["largest_step_ratio"]), number_cell(sweep["explained_variance"]),
+           f"<td>{'yes' if sweep['is_loop'] else 'no'}</td>"]
+          for sweep in loops["sweeps"]]
+  return (
+      "<h2>Periodic factor: the heart's orientation</h2>"
+      f"<p>The heart (the one dSprites shape whose orientation is 2π-periodic) turned once round, with the other "
+      f"factors fixed at {summary['num_sweeps']} combinations of values: each sweep's mean codes, on their first "
+      f"two principal components, go once round their centroid (|winding number| = 1) for a loop, 0 times for a "
+      f"path that folds back. A sweep counts as a loop when |w| = 1, its curve keeps at least "
+      f"{periodicity.MIN_CLEARANCE:g} of its RMS radius away from the centroid (the clearance) and is at most "
+      f"{periodicity.MAX_LENGTH_RATIO:g} times as long as a circle of that radius (the length ratio: a scribble "
+      f"winds too); a large largest step means a curve cut and closed by one jump. The images of a turning heart "
+      f"are a loop themselves (the raw pixels make loops): a loop says the representation kept that circle, not "
+      f"alone that it disentangled the orientation. <code>evaluation.periodicity</code> defines every number.</p>"
+      f"<p><b>{escape(periodicity.describe(summary))}.</b></p>"
+      + key_value_table(summary)
+      + (figure_html(picture, "each sweep on its own first two principal components (unit RMS radius), coloured by "
+                     "orientation; bold: the middle sweep; red cross: the centroid", "orientation loops")
+         if os.path.isfile(picture) else f"<p>({escape(layout.LOOPS_PICTURE)} was not drawn)</p>")
+      + "<details><summary>every sweep</summary>"
+      + table_html(["fixed factor indices", "winding", "clearance", "length ratio", "largest step ratio",
+                    "explained variance", "loop"], rows, sortable=True) + "</details>")
+
+
 def training_provenance_html(run):
   """What ``provenance.json`` recorded when the model trained: the data set then (the file may have changed since)
   and the commits of the code that trained it."""
@@ -257,7 +293,7 @@ def run_report_html(output_dir, provenance):
       + f"<h2>Data set</h2><p><b>{escape(dataset)}</b>: {escape(provenance)}</p>" + training_provenance_html(run)
       + "<h2>Training results</h2><p>means over the evaluation batches after training</p>"
       + key_value_table({k: v for k, v in train_results.items() if k != "uuid"})
-      + pictures_html(run.pictures, record)
+      + pictures_html(run.pictures, record) + periodic_loops_html(run.pictures)
       + "<h2>Wall time per stage</h2>" + table_html(["stage", "wall time"], wall_time_rows(output_dir, metrics))
       + "<h2>Reproduce</h2>"
       + (f"<p>The command that made this run:</p><pre>{escape(command.strip())}</pre>" if command else "")

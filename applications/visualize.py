@@ -16,6 +16,9 @@ into a temporary directory that replaces ``--out`` only when every file is compl
                                dimension to the t-th point of a closed cycle that starts at the image's own code;
                                a bar under the grid shows the position in the cycle
     training_curves.png        each scalar the training loop logged (the loss terms), against the step
+    periodic_loops.json, .png  (dSprites and its colour, noise and scream variants only) whether the mean
+                               representation turns the heart's orientation into a loop: the winding numbers of the
+                               orientation sweeps and their picture (``evaluation.periodicity``)
     pictures.json              what the pictures show: the latent geometry (and its description), the number of
                                traversed dimensions and the pruned ones (read by ``applications.report``)
 
@@ -35,6 +38,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from evaluation import periodicity
 from submission import cli, layout, losses, model_card
 from submission.atomic import atomic_directory, write_json_atomically
 from submission.data import named_data
@@ -187,6 +191,9 @@ def visualize(model_dir, output_dir=None, num_images=16, seed=0, num_traversal_i
 
   series = {tag: s for tag, s in read_scalars(layout.checkpoint_dir(model_dir)).items()
             if tag not in NOT_LOSS_TERMS}
+  factors = periodicity.sweep_factors(model.dataset_name)
+  loops = (periodicity.orientation_loops(data, factors, model.locations, seed)
+           if periodicity.heart_sweeps_apply(factors) else None)
   with atomic_directory(output_dir) as temporary:
     for name, image in pictures.items():
       save_png(image, os.path.join(temporary, name))
@@ -195,6 +202,12 @@ def visualize(model_dir, output_dir=None, num_images=16, seed=0, num_traversal_i
     write_json_atomically(os.path.join(temporary, PICTURES_RECORD), {
         "geometry": geometry, "geometry_description": describe_geometry(geometry, model.code_size),
         "num_traversal_dimensions": len(dimensions), "pruned_dimensions": pruned_dimensions(prior_draws)})
+    if loops is not None:
+      print(f"[visualize] periodic factor: {periodicity.describe(loops['summary'])}", flush=True)
+      write_json_atomically(os.path.join(temporary, layout.LOOPS_RECORD), loops)
+      periodicity.plot_loops({f"{model.dataset_name}: heart orientation": loops},
+                             os.path.join(temporary, layout.LOOPS_PICTURE))
+      names += [layout.LOOPS_RECORD, layout.LOOPS_PICTURE]
     if series:
       plot_curves(series, os.path.join(temporary, "training_curves.png"))
       names.append("training_curves.png")

@@ -6,7 +6,8 @@ A run (``./run_local.sh``, one sweep point) writes, as dlib's ``dlib_reproduce``
       model/                        the train step: tf_checkpoint/, tfhub/, results/, model_card.json
       postprocessed/mean/           the mean representation: tfhub/, results/, representation_cache/
       metrics/mean/<metric>/        one metric config: results/
-      visualizations/               reconstructions, traversals, samples, training curves (+ pictures.json)
+      visualizations/               reconstructions, traversals, samples, training curves (+ pictures.json),
+                                    and on dSprites the heart's orientation loops (periodic_loops.json, .png)
       scores.json, scores.csv       the score table
       report.html, reproduce.sh     the run's page and the command that made it
       provenance.json               the commit(s) and the data set's provenance
@@ -30,6 +31,7 @@ SCORES_JSON, SCORES_CSV = "scores.json", "scores.csv"
 REPORT_FILE = "report.html"  # a run's page, and a study's
 PROVENANCE_FILE = "provenance.json"
 PICTURES_RECORD = "pictures.json"  # in a pictures directory: what was drawn, on which geometry
+LOOPS_RECORD, LOOPS_PICTURE = "periodic_loops.json", "periodic_loops.png"  # evaluation.periodicity's measure
 
 # dlib's names of a run's representation and metric trees: <run>/postprocessed/<p>, <run>/metrics/<p>/<metric>.
 POSTPROCESSED_DIR = "postprocessed"
