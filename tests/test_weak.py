@@ -3,14 +3,16 @@ bad settings, and Ada-GVAE learning to keep the changed factor's dimension on a 
 
 import math
 import os
+import subprocess
 
 import gin
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import assert_one_error_line, run_python
+from conftest import REPOSITORY_ROOT, assert_one_error_line, read_json, run_python
 from disentanglement_lib.data.ground_truth import ground_truth_data
+from evaluation import sweep
 from submission import train
 from submission.data import named_data, pairs, registry
 from submission.errors import UserError
@@ -270,3 +272,40 @@ def test_ada_gvae_comes_to_keep_exactly_the_changed_factors_dimension(tmp_path):
 
   assert learned(*scores["trained"]), scores
   assert not learned(*scores["control"]), scores
+
+
+# --- the pipeline --------------------------------------------------------------------------------------------------
+def test_run_local_trains_ada_gvae_on_pairs_exports_scores_and_shows_pairs(tmp_path):
+  output = str(tmp_path / "run")
+  process = subprocess.run(
+      [os.path.join(REPOSITORY_ROOT, "run_local.sh"), "gin_configs/ada_gvae.gin", "--output", output,
+       "--dataset", "dummy_data", "--steps", "4", "--metrics", "mig",
+       "--gin_bindings", "model.batch_size = 8", "model.eval_steps = 1", "train_loop.log_every_steps = 2",
+       "--metric_bindings", "mig.num_train = 200"],
+      capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), timeout=900,
+      cwd=REPOSITORY_ROOT)
+  assert process.returncode == 0, process.stderr
+  assert "[train] GroupVAEArgmax" in process.stdout and "averaged_dimensions=" in process.stdout
+  assert set(read_json(os.path.join(output, "scores.json"))) == {"mig"}
+  signatures = tf.saved_model.load(os.path.join(output, "model", "tfhub")).signatures
+  assert {"gaussian_encoder", "decoder", "reconstructions"} <= set(signatures)  # single images, as every model's
+  record = read_json(os.path.join(output, "visualizations", "pictures.json"))
+  assert len(record["pair_changed_factors"]) == 8
+  assert os.path.isfile(os.path.join(output, "visualizations", "pairs.png"))
+  with open(os.path.join(output, "report.html")) as f:
+    assert "Training pairs" in f.read()
+
+
+def test_weakly_supervised_study_file_numbers_points_and_seeds_as_documented():
+  _, points = sweep.load_sweep(os.path.join(REPOSITORY_ROOT, "gin_configs", "sweeps", "weakly_supervised_study.toml"))
+  assert len(points) == 5 * 4 * 2 * 6 * 10
+  pipeline_seeds = [int(np.random.RandomState(s).randint(2**32)) for s in range(10)]  # dlib's reproduce script
+  by_num = {p["model_num"]: p for p in points}
+  # model_num = 480·dataset + 120·model + 60·(k = Rnd) + 10·β index + seed index
+  point = by_num[480 * 3 + 120 * 1 + 60 * 1 + 10 * 2 + 7]
+  assert point["gin_file"] == "gin_configs/ada_gvae.gin"
+  for binding in ("dataset.name = 'shapes3d'", "dynamics.k = -1", "group_vae.beta = 4.0",
+                  f"model.random_seed = {pipeline_seeds[7]}"):
+    assert binding in point["bindings"], point
+  assert by_num[0]["gin_file"] == "gin_configs/gvae.gin" and "dynamics.k = 1" in by_num[0]["bindings"]
+  assert by_num[480 * 5 - 1]["gin_file"] == "gin_configs/ada_mlvae.gin"
