@@ -198,14 +198,16 @@ def test_pair_batches_are_the_observations_of_factors_one_step_apart_and_resume_
       np.testing.assert_array_equal(got[key].numpy(), want[key])
 
 
-@pytest.mark.parametrize("binding, message", [
-    ("dynamics.k = 11", "dynamics.k must be -1 (drawn per pair) or a number of factors from 1 to 10, got 11"),
-    ("dynamics.k = 0", "got 0"),
+@pytest.mark.parametrize("config, binding, message", [
+    ("gin_configs/ada_gvae.gin", "dynamics.k = 11",
+     "dynamics.k must be -1 (drawn per pair) or a number of factors from 1 to 10, got 11"),
+    ("gin_configs/ada_gvae.gin", "dynamics.k = 0", "got 0"),
+    ("gin_configs/beta_vae.gin", "model.model = @group_vae_argmax()", "simple_dynamics"),  # no dynamics.k at all
 ])
-def test_bad_dynamics_is_one_error_line_and_leaves_no_directory(binding, message, tmp_path):
+def test_bad_dynamics_is_one_error_line_and_leaves_no_directory(config, binding, message, tmp_path):
   model_dir = str(tmp_path / "model")
-  process = run_python(["-m", "submission.train", "--model_dir", model_dir, "--gin_config", "gin_configs/ada_gvae.gin",
-                        "--gin_bindings", "dataset.name = 'dummy_data'", binding])
+  process = run_python(["-m", "submission.train", "--model_dir", model_dir, "--gin_config", config,
+                        "--gin_bindings", "dataset.name = 'dummy_data'", "group_vae.beta = 1.", binding])
   assert_one_error_line(process, message)
   assert not os.path.exists(model_dir)
 

@@ -70,6 +70,7 @@ class Pairs:
 
   def signature(self, data, batch_size):
     """The batch's TensorSpecs; checks the ``dynamics`` settings against ``data`` first."""
+    # No rows: draws nothing, only checks the bound dynamics.k (and fails on a missing one, as training would).
     simple_dynamics(np.zeros([0, data.num_factors], np.int64), data.factors_num_values, None)
     observations = tf.TensorSpec([batch_size] + list(data.observation_shape), tf.float32)
     return {"first": observations, "second": observations, "labels": tf.TensorSpec([batch_size], tf.int32)}
