@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPOSITORY_ROOT, assert_one_error_line, read_json, run_python
+from conftest import REPOSITORY_ROOT, assert_one_error_line, dlib_config, read_json, run_python
 from disentanglement_lib.data.ground_truth import ground_truth_data
 from evaluation import sweep
 from submission import train
@@ -277,6 +277,22 @@ def test_ada_gvae_comes_to_keep_exactly_the_changed_factors_dimension(tmp_path):
 
 
 # --- the pipeline --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("config, bindings", [
+    ("config/tests/methods/weakly_supervised/train_test.gin", []),  # @group_vae_argmax(), dynamics.k = -1
+    # One of dlib's methods/weak/train_weak_test.py cases, on its unsupervised test config.
+    ("config/tests/methods/unsupervised/train_test.gin",
+     ["model.model = @mlvae_labels()", "dynamics.k = 2", "mlvae.beta = 1."]),
+])
+def test_dlibs_weak_test_configs_train_unchanged(config, bindings, tmp_path):
+  model_dir = str(tmp_path / "model")
+  train.train_with_gin(model_dir, gin_config_files=[dlib_config(config)],
+                       gin_bindings=bindings + ["model.eval_steps = 2"])
+  results = read_json(os.path.join(model_dir, "results", "json", "train_results.json"))
+  assert results["global_step"] == 2
+  assert {"reconstruction_loss", "elbo", "regularizer", "kl_loss", "loss"} <= set(results)
+  np.testing.assert_allclose(results["loss"], results["reconstruction_loss"] + results["regularizer"], rtol=1e-5)
+
+
 def test_run_local_trains_ada_gvae_on_pairs_exports_scores_and_shows_pairs(tmp_path):
   output = str(tmp_path / "run")
   process = subprocess.run(
