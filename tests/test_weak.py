@@ -202,7 +202,7 @@ def test_pair_batches_are_the_observations_of_factors_one_step_apart_and_resume_
     ("gin_configs/ada_gvae.gin", "dynamics.k = 11",
      "dynamics.k must be -1 (drawn per pair) or a number of factors from 1 to 10, got 11"),
     ("gin_configs/ada_gvae.gin", "dynamics.k = 0", "got 0"),
-    ("gin_configs/beta_vae.gin", "model.model = @group_vae_argmax()", "simple_dynamics"),  # no dynamics.k at all
+    ("gin_configs/beta_vae.gin", "model.model = @group_vae_argmax()", "bindings for `dynamics` not provided"),  # no k
 ])
 def test_bad_dynamics_is_one_error_line_and_leaves_no_directory(config, binding, message, tmp_path):
   model_dir = str(tmp_path / "model")
