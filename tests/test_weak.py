@@ -104,6 +104,16 @@ def test_family_configurables_hold_settings_and_cannot_be_trained():
   gin.clear_config()
 
 
+def test_weak_loss_is_dlibs_hook_calling_its_loss_fn_on_a_pairs_codes():
+  gin.clear_config()
+  with gin.unlock_config():
+    gin.bind_parameter("weak_loss.loss_fn", lambda z1, z2, labels: (z1 - z2) * labels)
+  try:
+    assert weak.make_weak_loss(5., 3., 2.) == 4.
+  finally:
+    gin.clear_config()
+
+
 # --- the pairs -----------------------------------------------------------------------------------------------------
 def draw_dynamics(k, force_change, num=4000, sizes=(5,) * 10, seed=0):
   random_state = np.random.RandomState(seed)
