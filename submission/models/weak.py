@@ -32,6 +32,7 @@ in one of two ways (each model names one):
 Pairs are encoded in one encoder call (the halves concatenated on the batch axis), and the halves' terms are
 computed as one batch of 2B, whose means equal dlib's ½·(half 1) + ½·(half 2). The train results add
 ``averaged_dimensions``: the mean size of S per pair (Ada-GVAE's estimate of the number of shared dimensions).
+dlib's facts and the choices made here: ``docs/models/weak.md``.
 """
 
 import gin
