@@ -303,6 +303,20 @@ def test_dlibs_weak_test_configs_train_unchanged(config, bindings, tmp_path):
   np.testing.assert_allclose(results["loss"], results["reconstruction_loss"] + results["regularizer"], rtol=1e-5)
 
 
+@pytest.mark.parametrize("config, model", [("ada_gvae", "group_vae_argmax"), ("gvae", "group_vae_labels"),
+                                           ("ada_mlvae", "mlvae_argmax"), ("mlvae", "mlvae_labels")])
+def test_each_weak_gin_config_trains_its_model_on_pairs(config, model, tmp_path):
+  model_dir = str(tmp_path / config)
+  train.train_with_gin(model_dir, gin_config_files=[os.path.join(REPOSITORY_ROOT, "gin_configs", f"{config}.gin")],
+                       gin_bindings=["dataset.name = 'dummy_data'", "model.batch_size = 4", "model.training_steps = 2",
+                                     "model.eval_steps = 1", "encoder.encoder_fn = @test_encoder",
+                                     "decoder.decoder_fn = @test_decoder", "checkpoint_images.enabled = False"])
+  assert read_json(os.path.join(model_dir, "model_card.json"))["model"] == model
+  with open(os.path.join(model_dir, "results", "gin", "train.gin")) as f:
+    train_gin = f.read()
+  assert "dynamics.k = -1" in train_gin and f"model.name = '{config}'" in train_gin
+
+
 def test_run_local_trains_ada_gvae_on_pairs_exports_scores_and_shows_pairs(tmp_path):
   output = str(tmp_path / "run")
   process = subprocess.run(
