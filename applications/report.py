@@ -199,6 +199,19 @@ def traversal_figures(pictures_dir, record):
   return "".join(figures)
 
 
+def training_pairs_html(pictures_dir, record):
+  """The pairs a weakly-supervised model trained on, with the factors each changes; nothing for other models."""
+  path = os.path.join(pictures_dir, "pairs.png")
+  if not os.path.isfile(path):
+    return ""
+  changed = "; ".join(f"{i + 1}: {', '.join(names) or 'none'}"
+                      for i, names in enumerate(record.get("pair_changed_factors", [])))
+  return ("<h2>Training pairs</h2>"
+          + figure_html(path, f"pairs drawn as training drew them, first above second; factors changed: "
+                              f"{escape(changed)}",
+                        "pairs.png"))
+
+
 def pictures_html(pictures_dir, record):
   """The picture sections: curves, reconstructions, traversals (and GIF), prior samples; ``record`` is the
   pictures' ``pictures.json``."""
@@ -213,6 +226,7 @@ def pictures_html(pictures_dir, record):
                  f"{', '.join(map(str, pruned))}</p>" if pruned else "")
   return (
       "<h2>Training curves</h2>" + picture("training_curves.png", "every scalar the training loop logged, by step")
+      + training_pairs_html(pictures_dir, record)
       + "<h2>Reconstructions</h2>"
       + picture("reconstructions.png", "top row: inputs; bottom row: each one's reconstruction (z ~ q(z|x))")
       + f"<h2>Latent traversals</h2><p>Latent geometry: <span class=\"label\">{geometry}</span></p>{pruned_note}"

@@ -12,6 +12,8 @@ into a temporary directory that replaces ``--out`` only when every file is compl
     samples.png                N decodings of prior draws (``prior_latents`` → ``decoder``), a near-square grid
     traversals.png             the first image's traversals: one row per latent dimension, one column per value
     traversals/dim_XX.png      one file per latent dimension: one row per image, one column per value
+    pairs.png                  (models trained on pairs only) a few pairs drawn as training drew them (the
+                               recorded ``dynamics``): row 1 the first observations, row 2 the second
     traversals.gif             animation: one row per image, one column per latent dimension; frame t moves every
                                dimension to the t-th point of a closed cycle that starts at the image's own code;
                                a bar under the grid shows the position in the cycle
@@ -20,7 +22,8 @@ into a temporary directory that replaces ``--out`` only when every file is compl
                                representation turns the heart's orientation into a loop: the winding numbers of the
                                orientation sweeps and their picture (``evaluation.periodicity``)
     pictures.json              what the pictures show: the latent geometry (and its description), the number of
-                               traversed dimensions and the pruned ones (read by ``applications.report``)
+                               traversed dimensions and the pruned ones, and per pair the factors that differ
+                               (read by ``applications.report``)
 
 Images are pixel means: sigmoid of the decoder's logits, or tanh/2 + 1/2 when the model was trained with
 ``reconstruction_loss.activation = 'tanh'`` (read from the model card), as dlib's ``visualize_model`` does.
@@ -33,15 +36,17 @@ import math
 import os
 import sys
 
+import gin
 import matplotlib
 import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+import submission.train  # noqa: F401  (registers every configurable a model's train.gin names)
 from evaluation import periodicity
 from submission import cli, layout, losses, model_card
 from submission.atomic import atomic_directory, write_json_atomically
-from submission.data import named_data
+from submission.data import named_data, pairs
 from submission.errors import UserError
 from submission.layout import PICTURES_RECORD, RunLayout
 from submission.results import check_output_dir
@@ -153,6 +158,22 @@ class TrainedModel:
 
 
 # --- the pictures -----------------------------------------------------------------------------------------------
+def training_pairs(model_dir, data, dataset_name, num, seed):
+  """(first, second, [names of the factors that differ, per pair]) for ``num`` pairs drawn as the model's training
+  drew them (its recorded ``dynamics``), or None when it trained on single observations."""
+  train_gin = layout.step_gin(model_dir, "train")
+  if not os.path.isfile(train_gin):  # exported elsewhere: nothing says how it trained
+    return None
+  with cli.gin_config([train_gin]):
+    if gin.query_parameter("model.model").configurable.wrapped.batches is not pairs.PAIRS:
+      return None
+    batch, (first_factors, second_factors) = pairs.sample_pairs(data, num, np.random.RandomState([seed, 3]))
+  names = [name for name, _ in named_data.entry(dataset_name).factors or ()] or [
+      f"factor {i}" for i in range(first_factors.shape[1])]
+  changed = [[names[i] for i in np.flatnonzero(a != b)] for a, b in zip(first_factors, second_factors)]
+  return batch["first"], batch["second"], changed
+
+
 def visualize(model_dir, output_dir=None, num_images=16, seed=0, num_traversal_images=3, num_values=9,
               num_frames=20, fps=10, overwrite=False):
   """Writes the pictures listed in the module docstring; returns their paths (after the atomic rename)."""
@@ -174,6 +195,11 @@ def visualize(model_dir, output_dir=None, num_images=16, seed=0, num_traversal_i
       "reconstructions.png": grid(np.stack([inputs[:num_images], model.reconstruct(inputs[:num_images])])),
       "samples.png": grid(near_square(model.decode(model.prior(num_images, [seed, 2])))),
   }
+  record = {}
+  drawn_pairs = training_pairs(model_dir, data, model.dataset_name, min(num_images, 8), seed)
+  if drawn_pairs is not None:
+    first, second, record["pair_changed_factors"] = drawn_pairs
+    pictures["pairs.png"] = grid(np.stack([first, second]))
   codes = model.locations(inputs[:num_traversal_images]).astype(np.float64)
   if codes.shape[1] != model.code_size:
     raise UserError(f"{model_dir}: mean_representation has {codes.shape[1]} columns but the decoder takes "
@@ -201,7 +227,7 @@ def visualize(model_dir, output_dir=None, num_images=16, seed=0, num_traversal_i
     names = list(pictures) + ["traversals.gif", PICTURES_RECORD]
     write_json_atomically(os.path.join(temporary, PICTURES_RECORD), {
         "geometry": geometry, "geometry_description": describe_geometry(geometry, model.code_size),
-        "num_traversal_dimensions": len(dimensions), "pruned_dimensions": pruned_dimensions(prior_draws)})
+        "num_traversal_dimensions": len(dimensions), "pruned_dimensions": pruned_dimensions(prior_draws), **record})
     if loops is not None:
       print(f"[visualize] periodic factor: {periodicity.describe(loops['summary'])}", flush=True)
       write_json_atomically(os.path.join(temporary, layout.LOOPS_RECORD), loops)

@@ -34,7 +34,8 @@ from submission.layout import RunLayout
 
 # Hyper-parameters that name a run (the swept values of the study files).
 LABEL_KEYS = ("vae.beta", "factor_vae.gamma", "beta_tc_vae.beta", "dip_vae.lambda_od", "annealed_vae.c_max",
-              "chyvae.nu", "deltavae.beta", "pvae.lambda_d", "encoder.num_latent")
+              "chyvae.nu", "deltavae.beta", "group_vae.beta", "mlvae.beta", "dynamics.k", "pvae.lambda_d",
+              "encoder.num_latent", "l0_gated_gaussian.l0_weight")
 HEADLINES = (("beta_vae_sklearn", "eval_accuracy", "BetaVAE"), ("factor_vae_metric", "eval_accuracy", "FactorVAE"),
              ("mig", "discrete_mig", "MIG"), ("dci", "disentanglement", "DCI"), ("sap_score", "SAP_score", "SAP"),
              ("unsupervised", "gaussian_total_correlation", "TC (mean rep.)"))

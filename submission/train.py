@@ -25,6 +25,7 @@ from submission import architectures, cli, config_record, export, losses, optimi
 from submission import model_card, summary_images
 from submission import models  # registers every model configurable; models.base.dtype_policy below
 from submission.data import named_data
+from submission.data.batches import OBSERVATIONS
 from submission.atomic import atomic_directory, atomic_file
 from submission.errors import UserError
 from submission.layout import CHECKPOINT_DIR, EXPORT_DIR, RESULTS_DIR
@@ -74,8 +75,9 @@ def record_configuration(model_dir):
     f.write(gin.config_str())
 
 
-def batch_dataset(data, batch_size, seed, first_batch=0, num_batches=None, prefetch=4):
-  """Whole batches drawn from a GroundTruthData (vectorised), float32, prefetched off the training thread.
+def batch_dataset(data, batch_size, seed, first_batch=0, num_batches=None, prefetch=4, kind=OBSERVATIONS):
+  """Whole batches of ``kind`` (``submission.data.batches``: observations, or pairs for the weak models) drawn
+  from a GroundTruthData (vectorised), prefetched off the training thread.
 
   Batch i is drawn with ``RandomState([seed, i])``, so a stream started at ``first_batch`` continues another
   exactly. tf.data's autotuning is switched off: the buffer size is explicit and the map sequential, so it had
@@ -83,15 +85,19 @@ def batch_dataset(data, batch_size, seed, first_batch=0, num_batches=None, prefe
   1-10 s while holding the GIL. A map over batch indices rather than ``Dataset.from_generator`` keeps the batch
   index explicit and avoids from_generator's finalisation at exit.
   """
-  shape = [batch_size] + list(data.observation_shape)
+  signature = kind.signature(data, batch_size)
+  specs = tf.nest.flatten(signature)
 
   def draw(index):
     random_state = np.random.RandomState([seed % 2**32, int(index)])
-    return np.asarray(data.sample_observations(batch_size, random_state), dtype=np.float32)
+    return tf.nest.flatten(kind.sample(data, batch_size, random_state))
+
+  def load(index):
+    arrays = tf.numpy_function(draw, [index], [spec.dtype for spec in specs], stateful=False)
+    return tf.nest.pack_sequence_as(signature, [tf.ensure_shape(a, spec.shape) for a, spec in zip(arrays, specs)])
 
   end = first_batch + num_batches if num_batches is not None else np.iinfo(np.int64).max
-  batches = tf.data.Dataset.range(first_batch, end).map(
-      lambda index: tf.ensure_shape(tf.numpy_function(draw, [index], tf.float32, stateful=False), shape))
+  batches = tf.data.Dataset.range(first_batch, end).map(load)
   options = tf.data.Options()
   options.autotune.enabled = False
   return batches.prefetch(prefetch).with_options(options)
@@ -142,7 +148,7 @@ def train(model_dir, overwrite=False, model=gin.REQUIRED, training_steps=gin.REQ
         f"device {device}", flush=True)
 
   loop = TrainingLoop(model, model_dir, random_seed)
-  loop.trace([batch_size] + list(data.observation_shape))
+  loop.trace(model.batches.signature(data, batch_size))
   loop.images = summary_images.checkpoint_images(model, data, eval_seed)
   loop.on_log = on_log
   if not os.path.exists(os.path.join(model_dir, CHECKPOINT_DIR, CONFIGURATION_RECORD)):
@@ -150,14 +156,14 @@ def train(model_dir, overwrite=False, model=gin.REQUIRED, training_steps=gin.REQ
   if resume:
     loop.restore()
   stream = batch_dataset(data, batch_size, train_seed, first_batch=loop.iteration(),
-                         prefetch=settings["prefetch_batches"])
+                         prefetch=settings["prefetch_batches"], kind=model.batches)
   loop.run(stream, training_steps, settings, start)
 
   export.export_model(model, os.path.join(model_dir, EXPORT_DIR))
   with open(os.path.join(model_dir, CHECKPOINT_DIR, CONFIGURATION_RECORD)) as f:
     model_card.ModelCard.of(model, named_data.dataset_name(), losses.reconstruction_activation(), f.read()).write(
         model_dir)
-  results = loop.evaluate(batch_dataset(data, batch_size, eval_seed, num_batches=eval_steps))
+  results = loop.evaluate(batch_dataset(data, batch_size, eval_seed, num_batches=eval_steps, kind=model.batches))
   results["global_step"] = int(loop.global_step.numpy())
   results["elapsed_time"] = time.time() - start
   write_results(os.path.join(model_dir, RESULTS_DIR), "train", results)
@@ -191,11 +197,11 @@ class TrainingLoop:
   def iteration(self):
     return int(self.global_step.numpy()) // self.model.steps_per_iteration
 
-  def trace(self, images_shape):
-    """Compiles the training iteration, so that a hyper-parameter the model cannot use (a string for a number)
-    fails before anything is written."""
+  def trace(self, batch_signature):
+    """Compiles the training iteration for batches of ``batch_signature``, so that a hyper-parameter the model
+    cannot use (a string for a number) fails before anything is written."""
     try:
-      self.train_iteration.get_concrete_function(tf.TensorSpec(images_shape, tf.float32))
+      self.train_iteration.get_concrete_function(batch_signature)
     except (TypeError, ValueError) as e:
       last_line = str(e).strip().splitlines()[-1].strip()
       raise UserError(f"the model cannot be trained with this configuration: {last_line} (check the gin "

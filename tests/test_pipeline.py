@@ -323,12 +323,15 @@ RESUME_MODELS = {
     "deltavae": ["model.model = @deltavae()", "deltavae.capacity_steps = 4", "deltavae.c_max = 20."],
     "pvae": ["model.model = @pvae()"],
     "chyvae": ["model.model = @chyvae()", "chyvae.nu = 12."],
+    "group_vae_argmax": ["model.model = @group_vae_argmax()", "group_vae.beta = 1.", "dynamics.k = -1"],  # pairs
+    "mlvae_labels": ["model.model = @mlvae_labels()", "mlvae.beta = 1.", "dynamics.k = 2"],
 }
 
 
 @pytest.mark.parametrize("name", sorted(RESUME_MODELS))
 def test_resumed_training_equals_uninterrupted_training(name, tmp_path):
-  """Every model's extra state (discriminator, gates, capacity schedule, z' stream) survives a resume."""
+  """Every model's extra state (discriminator, gates, capacity schedule, z' stream) and the pair stream survive a
+  resume."""
   config = [dlib_config("config/tests/methods/unsupervised/train_test.gin")]
   common = RESUME_MODELS[name] + ["model.batch_size = 4", "model.eval_steps = 1", "encoder.num_latent = 3",
                                   "train_loop.checkpoint_every_steps = 2"]

@@ -9,3 +9,4 @@ from submission.models import deltavae  # noqa: F401
 from submission.models import pvae  # noqa: F401
 from submission.models import chyvae  # noqa: F401
 from submission.models import ervae  # noqa: F401
+from submission.models import group_vae, mlvae  # noqa: F401  (weakly supervised: trained on pairs)

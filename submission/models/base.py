@@ -24,6 +24,7 @@ import keras
 import tensorflow as tf
 
 from submission import architectures, losses, optimizers
+from submission.data.batches import OBSERVATIONS
 from submission.latent.base import check_posterior, resolve_latent_space
 from submission.latent.gaussian import gaussian
 
@@ -43,6 +44,8 @@ class GaussianEncoderModel(tf.Module):
   steps_per_iteration = 1
   # The family of q(z|x) whose parameters the objective reads (``submission.latent.base``); None: any latent space.
   posterior = None
+  # What one training batch is (``submission.data.batches``): single observations, or pairs for the weak models.
+  batches = OBSERVATIONS
 
   def make_latent_space(self):
     """The latent space; ``latent_space`` (gin) unless a model says otherwise."""
@@ -92,8 +95,11 @@ class GaussianEncoderModel(tf.Module):
 
   # --- objective ------------------------------------------------------------------------------------------
   def forward(self, images, seed, step):
-    """One pass: the loss terms (batch means) and the pieces later terms may need."""
-    params = self.latent.training_params(self.encode(images), seed)
+    """One pass over a batch (``batches``): the loss terms (batch means) and the pieces later terms may need."""
+    return self.objective(images, self.latent.training_params(self.encode(images), seed), seed, step)
+
+  def objective(self, images, params, seed, step):
+    """The loss terms of reconstructing ``images`` from codes drawn from the posterior ``params``."""
     z = self.latent.sample(params, seed)
     reconstruction_loss = tf.reduce_mean(losses.make_reconstruction_loss(images, self.decode(z)))
     kl_loss, regularizer = self.kl_and_regularizer(params, z, seed, step)
@@ -115,11 +121,11 @@ class GaussianEncoderModel(tf.Module):
     return kl_loss, self.regularizer(kl_loss, params, z_sampled, step)
 
   def evaluation_terms(self, images, seed, step):
-    """The scalars averaged over the evaluation batches after training (dlib's EVAL metrics)."""
+    """The scalars averaged over the evaluation batches (of ``batches``) after training (dlib's EVAL metrics)."""
     return self.forward(images, seed, step)[0]
 
   def train_step(self, images, seed, step):
-    """One update. Returns the loss terms and ``finite``; a non-finite loss leaves every variable unchanged."""
+    """One update on a batch (``batches``). Returns the loss terms and ``finite``; a non-finite loss leaves every variable unchanged."""
     with tf.GradientTape() as tape:
       terms, _, _ = self.forward(images, seed, step)
       scaled_loss = self.optimizer.scale_loss(terms["loss"])
