@@ -31,7 +31,7 @@ from disentanglement_lib.evaluation.metrics import sap_score  # noqa: F401
 from disentanglement_lib.evaluation.metrics import strong_downstream_task  # noqa: F401
 from disentanglement_lib.evaluation.metrics import unified_scores  # noqa: F401
 from disentanglement_lib.evaluation.metrics import unsupervised_metrics  # noqa: F401
-from evaluation import representation_cache
+from evaluation import representation_cache, unsupervised_scores
 from submission import cli, layout
 from submission.data import named_data
 from submission.errors import UserError
@@ -101,6 +101,9 @@ def evaluate(model_dir, output_dir, overwrite=False, evaluation_fn=gin.REQUIRED,
   progress = representation_cache.Progress(representation_cache.metric_name() or "evaluate", images_needed)
   representation_function = representation_cache.counting(representation_function, progress)
   artifact_dir = os.path.join(model_dir, "artifacts", name)
+  # dlib's unsupervised scores are NaN, and dlib refuses to write them, for codes with a constant column (a pruned
+  # dimension): evaluation.unsupervised_scores computes them as dlib does, defined there.
+  evaluation_fn = unsupervised_scores.replacement_for(evaluation_fn)
   scores = dict(call_metric(evaluation_fn, data, representation_function, random_seed, artifact_dir))
   scores["elapsed_time"] = time.time() - start
   with atomic_directory(output_dir) as temporary:
