@@ -261,3 +261,16 @@ def test_wrappers_sample_through_dlib(discretizer):
   assert scores["mig_sup"] == mig_sup.mig_sup_of_codes(mus, ys)
   for values in scores.values():
     assert all(math.isfinite(v) for v in values.values())
+
+
+def test_infomec_degenerate_codes_give_numbers_not_nan():
+  nmi = np.array([[0.5, 0., 0.], [0., 0., 0.], [0.2, 0., 0.]])
+  # One active dimension, informing factors 0 and 2 as 5:2: InfoC is 1 (no factor can be spread).
+  assert infomec.infom_infoc(nmi, [True, False, False]) == (pytest.approx((5 / 7 - 1 / 3) / (1 - 1 / 3)), 1.)
+  assert infomec.infom_infoc(nmi, [False, True, True]) == (0., 0.)  # active but uninformative
+  assert infomec.infom_infoc(nmi, [False, False, False]) == (0., 0.)
+  # The uninformative second dimension and factor 1 are left out of the means.
+  assert infomec.infom_infoc(nmi, [True, True, False]) == (pytest.approx((5 / 7 - 1 / 3) / (1 - 1 / 3)), 1.)
+  ys = factors(300)
+  result = infomec_of(np.zeros((4, 300)) + random_code(300) * [[1.], [0.], [0.], [0.]], ys)
+  assert all(math.isfinite(v) for v in result.values())

@@ -27,8 +27,12 @@ infomec.py``, continuous latents) unless stated:
   NumPy's global random state, here it comes from the metric's ``random_state`` (in the same order, so seeding
   both alike gives the same numbers).
 * **Active dimensions**: those whose range (max − min over the sample) exceeds ``active_fraction`` (1/20) of the
-  largest range; pruned dimensions (constant or near-constant codes) do not count in InfoM and InfoC. With one
-  active dimension InfoC is 0/0 and reported as NaN, as the authors' code would.
+  largest range; pruned dimensions (constant or near-constant codes) do not count in InfoM and InfoC.
+* **Degenerate cases (the project's; the authors' code gives NaN, which dlib's result files cannot hold)**: a
+  dimension (for InfoM) or factor (for InfoC) without any information is left out of the mean, as the authors'
+  later ``compute_mutual_information_ratio`` leaves such dimensions out; with one active dimension InfoC is 1 (no
+  factor can be spread), with one factor InfoM is 1; with no active dimension, or no information at all, both are
+  0. The kNN estimate can be slightly negative; it is clamped at 0 for InfoM and InfoC.
 * **InfoE's regression**: scikit-learn's ``LogisticRegression`` without penalty (``C = inf``; the authors' 
   ``penalty=None`` on older scikit-learn), L-BFGS, at most ``max_iter`` = 100 iterations, tolerance 1e-4,
   ``class_weight="balanced"``, on the standardised codes, scored by the (unweighted) log loss **on the points it
@@ -99,14 +103,27 @@ def info_e(mus, ys, max_iter=100):
   return float(np.mean(fractions))
 
 
+def _preference(nmi, axis, num_choices):
+  """The mean share of the largest entry along ``axis``, rescaled so an even spread over ``num_choices`` is 0 and
+  one entry alone is 1; lines without any information are left out (1 if there is one choice only, 0 if no line
+  informs at all)."""
+  totals = nmi.sum(axis=axis)
+  informed = totals > 0
+  if num_choices == 1:
+    return 1.
+  if not np.any(informed):
+    return 0.
+  share = np.mean(nmi.max(axis=axis)[informed] / totals[informed])
+  return float((share - 1. / num_choices) / (1. - 1. / num_choices))
+
+
 def infom_infoc(nmi, active):
   """(InfoM, InfoC) from NMI [num_factors, num_codes] and the active codes' mask."""
-  pruned = np.asarray(nmi)[:, np.asarray(active, bool)]
+  pruned = np.clip(np.asarray(nmi, np.float64)[:, np.asarray(active, bool)], 0., None)
   num_factors, num_active = pruned.shape
-  with np.errstate(divide="ignore", invalid="ignore"):
-    infom = (np.mean(pruned.max(axis=0) / pruned.sum(axis=0)) - 1. / num_factors) / (1. - 1. / num_factors)
-    infoc = (np.mean(pruned.max(axis=1) / pruned.sum(axis=1)) - 1. / num_active) / (1. - 1. / num_active)
-  return float(infom), float(infoc)
+  if num_active == 0:
+    return 0., 0.
+  return _preference(pruned, 0, num_factors), _preference(pruned, 1, num_active)
 
 
 def active_codes(mus, active_fraction=1. / 20):
