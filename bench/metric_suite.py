@@ -23,7 +23,8 @@ import time
 import numpy as np
 
 from evaluation import batch, evaluate, representation_cache, workers  # noqa: E402
-from submission import cli, study  # noqa: E402
+from evaluation.metrics import table  # noqa: E402
+from submission import cli  # noqa: E402
 from submission.data import named_data  # noqa: E402
 from submission.data.observation_index import observation_index  # noqa: E402
 from submission.layout import RESULTS_DIR  # noqa: E402
@@ -34,7 +35,7 @@ def evaluate_once(representation_dir, metric, output_dir, bindings):
   np.random.seed(0)  # as batch evaluation does before each pair
   start = time.time()
   evaluate.evaluate_with_gin(representation_dir, output_dir, overwrite=True,
-                             gin_config_files=[study.metric_config(metric)], gin_bindings=bindings)
+                             gin_config_files=[table.metric_config(metric)], gin_bindings=bindings)
   return time.time() - start
 
 
@@ -53,9 +54,9 @@ def build_cache(representation_dir):
 
 
 def suite_wall_seconds(representation_dir, metrics, bindings, num_workers, scratch):
-  pairs = [batch.Pair(representation_dir, metric, (study.metric_config(metric),), tuple(bindings),
+  pairs = [batch.Pair(representation_dir, metric, (table.metric_config(metric),), tuple(bindings),
                       os.path.join(scratch, f"suite{num_workers}", metric))
-           for metric in sorted(metrics, key=study.longest_first)]
+           for metric in sorted(metrics, key=table.longest_first)]
   backend = workers.LocalBackend(num_workers) if num_workers > 1 else workers.InProcessBackend()
   shutil.rmtree(os.path.join(representation_dir, representation_cache.CACHE_DIR), ignore_errors=True)
   start = time.time()
@@ -68,7 +69,7 @@ def suite_wall_seconds(representation_dir, metrics, bindings, num_workers, scrat
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--representation", required=True, help="a postprocessed mean representation directory")
-  parser.add_argument("--metrics", default=",".join(study.DEFAULT_METRICS))
+  parser.add_argument("--metrics", default=",".join(table.DEFAULT_METRICS))
   parser.add_argument("--workers", default="2", help="worker counts for the cached suite's wall time, cache build "
                       "included ('' skips; 1 worker is the cached total above)")
   parser.add_argument("--skip_uncached", action="store_true", help="time only the cached path")
