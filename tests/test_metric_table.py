@@ -61,6 +61,19 @@ def test_project_metrics_are_named_like_dlib_ones_by_every_command():
   assert table.config_label("dci_es") == "evaluation/metrics/configs/dci_es.gin"
 
 
+def test_the_study_page_and_collector_carry_the_new_scores():
+  from evaluation import aggregate, collect_study  # pylint: disable=import-outside-toplevel
+  records = [{"metric": "dci_es", "evaluation_results.explicitness": 0.9, "evaluation_results.size": 0.5,
+              "evaluation_results.best_capacity": 4, "evaluation_results.disentanglement": 0.3},
+             {"metric": "mig", "evaluation_results.discrete_mig": 0.1, "evaluation_results.elapsed_time": 3.}]
+  assert aggregate.headline_scores(records) == [
+      ("dci_es", "evaluation_results.disentanglement"), ("dci_es", "evaluation_results.explicitness"),
+      ("dci_es", "evaluation_results.size"), ("mig", "evaluation_results.discrete_mig")]
+  runs = [{"metrics": {"infomec": {"infom": 0.5, "infoe": 0.2, "infoc": 0.4}, "mig": {"discrete_mig": 0.1}}}]
+  assert collect_study.headlines(runs) == [("mig", "discrete_mig", "MIG"), ("infomec", "infom", "InfoM"),
+                                           ("infomec", "infoe", "InfoE"), ("infomec", "infoc", "InfoC")]
+
+
 def test_the_pipeline_scores_project_metrics_by_name(tmp_path):
   """``run_local --metrics dci_es,...`` end to end on a tiny model: each metric's headline keys in scores.json."""
   from applications import run_local  # pylint: disable=import-outside-toplevel
