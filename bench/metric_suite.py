@@ -9,8 +9,10 @@ Needs a postprocessed mean representation of a model trained on a deterministic 
 representation's own metrics are untouched; its representation cache is deleted first and rebuilt (timed on its
 own line). Prints one line per metric, ``<metric> uncached_s=<a> cached_s=<b>``, then ``cache_build_s``, the
 totals, and ``suite_wall_s_<N>_workers`` for each worker count (the pipeline's schedule: metrics in their own
-processes, longest first, the cache built by the first metric that needs it). The machine's speed drifts, so metrics alternate uncached/cached rather than running
-one whole suite after the other.
+processes, longest first, the cache built by the first metric that needs it). The machine's speed drifts, so metrics
+alternate uncached/cached rather than running one whole suite after the other. The uncached runs are dlib's way
+throughout: DCI fits its factors one after the other (``DCI_FIT_WORKERS=1``); the cached runs and the suite fit
+them at once (``evaluation/metrics/dci_parallel.py``, same numbers). ``bench/dci_fits.py`` times DCI's fits alone.
 """
 
 import argparse
@@ -23,7 +25,7 @@ import time
 import numpy as np
 
 from evaluation import batch, evaluate, representation_cache, workers  # noqa: E402
-from evaluation.metrics import table  # noqa: E402
+from evaluation.metrics import dci_parallel, table  # noqa: E402
 from submission import cli  # noqa: E402
 from submission.data import named_data  # noqa: E402
 from submission.data.observation_index import observation_index  # noqa: E402
@@ -86,8 +88,10 @@ def main():
       for mode, enabled in (("uncached", False), ("cached", True)):
         if mode == "uncached" and args.skip_uncached:
           continue
-        times[mode] = evaluate_once(args.representation, metric, os.path.join(scratch, mode, metric),
-                                    args.metric_bindings + [f"representation_cache.enabled = {enabled}"])
+        fits = {dci_parallel.FIT_WORKERS_ENV: "1"} if mode == "uncached" else {}  # dlib's sequential DCI
+        with workers.patched_environment(fits):
+          times[mode] = evaluate_once(args.representation, metric, os.path.join(scratch, mode, metric),
+                                      args.metric_bindings + [f"representation_cache.enabled = {enabled}"])
         totals[mode] += times[mode]
       print(f"{metric} " + " ".join(f"{mode}_s={seconds:.1f}" for mode, seconds in times.items()), flush=True)
     if not args.skip_uncached:
