@@ -9,8 +9,8 @@ loss–capacity curve; a representation whose curve falls to its lowest loss at 
 #### Mathematical details
 
 For factor k, probes f_c of capacity c ∈ {c_1 < ... < c_n} give a test loss ℓ_k(c); the curve used is its running
-minimum ℓ̃_k(c_i) = min_{i' <= i} ℓ_k(c_i') (a larger probe can always do what a smaller one does), with lowest loss
-ℓ*_k = ℓ̃_k(c_n). With the baseline loss ℓ_b,k of a probe that ignores the code,
+minimum ℓ̃_k(c_i) = min_{i' <= i} ℓ_k(c_i') (a larger probe can always do what a smaller one does),
+with lowest loss ℓ*_k = ℓ̃_k(c_n). With the baseline loss ℓ_b,k of a probe that ignores the code,
 
     E_k = 1 − AULCC_k / Z_k,   AULCC_k = ∫_{c_1}^{c_n} (ℓ̃_k(c) − ℓ*_k) dc  (trapezoid rule),
                                 Z_k = ½ (c_n − c_1) ℓ_b,k,
