@@ -50,6 +50,7 @@ def main(argv=None):
   parser.add_argument("--factor_sizes", default="3,6,40,32,32")
   parser.add_argument("--num_codes", type=int, default=10)
   parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--repeats", type=int, default=2, help="1: each mode once; 2: ABBA")
   args = parser.parse_args(argv)
   sizes = [int(s) for s in args.factor_sizes.split(",")]
   random_state = np.random.RandomState(args.seed)
@@ -58,26 +59,44 @@ def main(argv=None):
   print(f"[dci_fits] {args.num_train} train / {args.num_test} test points, {args.num_codes} codes, factor sizes "
         f"{sizes}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
 
-  np.random.seed(0)
-  states = dci_parallel.replay_states(y_train)
-  times, sequential = [], []
-  for k in range(len(sizes)):
-    start = time.time()
-    sequential.append(dci_parallel._fit(x_train, y_train[k], x_test, y_test[k], states[k])[0])  # pylint: disable=protected-access
-    times.append(time.time() - start)
-    print(f"factor {k} ({sizes[k]} values, {dci_parallel.trees_per_fit(y_train[k])} trees): {times[k]:.1f}s",
-          flush=True)
-  print(f"one_after_the_other_s={sum(times):.1f}", flush=True)
+  def one_after_the_other():
+    np.random.seed(0)
+    states = dci_parallel.replay_states(y_train)
+    times, importance = [], []
+    for k in range(len(sizes)):
+      start = time.time()
+      importance.append(dci_parallel._fit(x_train, y_train[k], x_test, y_test[k], states[k])[0])  # pylint: disable=protected-access
+      times.append(time.time() - start)
+    return times, np.stack(importance, axis=1)
 
-  np.random.seed(0)
-  start = time.time()
-  importance, _, _ = dci_parallel.compute_importance_gbt(x_train, y_train, x_test, y_test, args.workers)
-  wall = time.time() - start
-  same = np.array_equal(importance, np.stack(sequential, axis=1))
-  print(f"at_once_{args.workers}_workers_s={wall:.1f} speedup={sum(times) / wall:.2f} "
-        f"(ideal {sum(times) / makespan(times, args.workers):.2f}: longest first on {args.workers} idle cores)")
-  print(f"one_core_per_factor_s={max(times):.1f} (the longest fit; speed-up {sum(times) / max(times):.2f} on a "
-        f"machine with >= {len(sizes)} idle cores, e.g. 16)")
+  def at_once():
+    np.random.seed(0)
+    start = time.time()
+    importance, _, _ = dci_parallel.compute_importance_gbt(x_train, y_train, x_test, y_test, args.workers)
+    return time.time() - start, importance
+
+  # ABBA: the machine's speed drifts (other jobs), so each mode runs before and after the other.
+  runs = {"one_after_the_other": [], "at_once": []}
+  same = True
+  for mode in ["one_after_the_other", "at_once", "at_once", "one_after_the_other"][:2 * args.repeats]:
+    if mode == "one_after_the_other":
+      times, reference = one_after_the_other()
+      runs[mode].append(sum(times))
+      print("one_after_the_other " + " ".join(f"factor{k}({sizes[k]})={t:.1f}s" for k, t in enumerate(times))
+            + f" total={sum(times):.1f}s load={os.getloadavg()[0]:.1f}", flush=True)
+    else:
+      wall, importance = at_once()
+      runs[mode].append(wall)
+      print(f"at_once_{args.workers}_workers={wall:.1f}s load={os.getloadavg()[0]:.1f}", flush=True)
+    if mode == "at_once" and runs["one_after_the_other"]:
+      same = same and np.array_equal(importance, reference)
+  sequential, parallel = np.mean(runs["one_after_the_other"]), np.mean(runs["at_once"])
+  trees = [dci_parallel.trees_per_fit(y) for y in y_train]
+  print(f"mean one_after_the_other_s={sequential:.1f} at_once_{args.workers}_workers_s={parallel:.1f} "
+        f"speedup={sequential / parallel:.2f}")
+  print(f"from the factor sizes (time per fit ~ trees): ideal speed-up {sum(trees) / makespan(trees, args.workers):.2f}"
+        f" on {args.workers} idle cores (longest first), {sum(trees) / max(trees):.2f} with one core per factor "
+        f"(>= {len(sizes)} cores, e.g. 16)")
   print(f"same_importance_matrix={same}")
   return 0 if same else 1
 
