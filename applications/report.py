@@ -5,8 +5,10 @@
 The run page is self-contained (every picture is embedded as a data URI; nothing is fetched from the network),
 so it can be mailed or archived alone. It shows, from the files the run wrote:
 
-* the score table: each metric's headline values, its dlib config (``unsupervised_study_v1/metric_configs/
-  <metric>.gin``) and the sample sizes it ran with; runs of the ``--quick`` preset are marked as such;
+* the score table: each metric's headline values with their labels, its config (dlib's
+  ``unsupervised_study_v1/metric_configs/<metric>.gin`` or the project's ``evaluation/metrics/configs/``, as
+  ``evaluation/metrics/table.py`` says) and the sample sizes it ran with; runs of the ``--quick`` preset are
+  marked as such;
 * the model, its own and its latent space's hyper-parameters (the full ``train.gin`` folded away), and the
   latent geometry the pictures were drawn on (hypersphere, torus or Euclidean), with pruned dimensions named;
 * the data set and its provenance (for dSprites: the project's re-rendering or DeepMind's file, read from the
@@ -32,10 +34,11 @@ import sys
 
 from evaluation import periodicity
 from evaluation.html_pages import escape, figure_html, key_value_table, number_cell, page, table_html
-from submission import cli, layout, study
+from evaluation.metrics import table
+from submission import cli, layout
 from submission.atomic import atomic_file, read_json
 from submission.errors import UserError
-from submission.job_estimate import QUICK_PRESET
+from evaluation.job_estimate import QUICK_PRESET
 from submission.layout import RunLayout
 
 # Training settings shown beside the model's own hyper-parameters (train_config keys, scopes ignored).
@@ -161,9 +164,10 @@ def score_rows(metrics):
   rows = []
   for metric, results, config in metrics:
     sizes = "<br>".join(escape(f"{unscoped(k)} = {v}") for k, v in sample_sizes(config).items())
-    for key, value in study.headline(metric, results).items():
-      rows.append([f"<td>{escape(metric)}</td>", f"<td>{escape(key)}</td>", number_cell(value),
-                   f"<td><code>{escape(metric + '.gin')}</code></td>",
+    source = table.config_label(metric) if metric in table.BY_NAME and table.BY_NAME[metric].config else metric
+    for key, value in table.headline(metric, results).items():
+      rows.append([f"<td>{escape(metric)}</td>", f"<td>{escape(key)} ({escape(table.label(metric, key))})</td>",
+                   number_cell(value), f"<td><code>{escape(source)}</code></td>",
                    f"<td>{sizes}</td>"])
   return rows
 
@@ -296,8 +300,7 @@ def run_report_html(output_dir, provenance):
   body = (
       f"<h1>{escape(name)} on {escape(dataset)}</h1><p>{escape(os.path.abspath(output_dir))} · {steps} training "
       f"steps</p>" + quick_banner(scores.get("preset"))
-      + "<h2>Scores</h2>" + (f"<p>dlib configs from <code>{study.METRIC_CONFIG_DIR}/</code></p>"
-                             + table_html(["metric", "score", "value", "dlib config", "sample sizes"],
+      + "<h2>Scores</h2>" + (table_html(["metric", "score", "value", "config", "sample sizes"],
                                           score_rows(metrics), sortable=True)
                              if metrics else "<p>no metric evaluated</p>")
       + f"<h2>Model</h2><p><b>{escape(name)}</b> (<code>{escape(train_config.get('model.model', '?'))}</code>), "

@@ -16,9 +16,10 @@ import shlex
 import sys
 
 from evaluation.pipeline_checks import DEFAULT_METRIC_WORKERS, check_run
-from submission import cli, job_estimate
+from evaluation import job_estimate
+from submission import cli
 from submission.layout import RunLayout
-from submission.study import DEFAULT_METRICS
+from evaluation.metrics.table import DEFAULT_METRICS
 
 ENVIRONMENT_HELP = """environment variables:
   DISENTANGLEMENT_LIB_DATA  where data sets are read (run_local.sh default: ./data); a missing dSprites file
@@ -71,7 +72,8 @@ def main(argv=None):
   parser.add_argument("--steps", type=int, help="override model.training_steps")
   parser.add_argument("--output", help="output directory (default: output/<gin file name>)")
   parser.add_argument("--metrics", default=",".join(DEFAULT_METRICS),
-                      help="comma-separated dlib metric config names (default: %(default)s)")
+                      help="comma-separated metric names (evaluation/metrics/table.py: dlib's unsupervised_study_v1 "
+                      "configs and the project's dci_es, infomec, mig_sup, dcimig; default: %(default)s)")
   parser.add_argument("--resume", action="store_true", help="continue an interrupted run in the output directory")
   parser.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
   parser.add_argument("--quick", action="store_true",

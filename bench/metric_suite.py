@@ -9,8 +9,10 @@ Needs a postprocessed mean representation of a model trained on a deterministic 
 representation's own metrics are untouched; its representation cache is deleted first and rebuilt (timed on its
 own line). Prints one line per metric, ``<metric> uncached_s=<a> cached_s=<b>``, then ``cache_build_s``, the
 totals, and ``suite_wall_s_<N>_workers`` for each worker count (the pipeline's schedule: metrics in their own
-processes, longest first, the cache built by the first metric that needs it). The machine's speed drifts, so metrics alternate uncached/cached rather than running
-one whole suite after the other.
+processes, longest first, the cache built by the first metric that needs it). The machine's speed drifts, so metrics
+alternate uncached/cached rather than running one whole suite after the other. The uncached runs are dlib's way
+throughout: DCI fits its factors one after the other (``DCI_FIT_WORKERS=1``); the cached runs and the suite fit
+them at once (``evaluation/metrics/dci_parallel.py``, same numbers). ``bench/dci_fits.py`` times DCI's fits alone.
 """
 
 import argparse
@@ -23,7 +25,8 @@ import time
 import numpy as np
 
 from evaluation import batch, evaluate, representation_cache, workers  # noqa: E402
-from submission import cli, study  # noqa: E402
+from evaluation.metrics import dci_parallel, table  # noqa: E402
+from submission import cli  # noqa: E402
 from submission.data import named_data  # noqa: E402
 from submission.data.observation_index import observation_index  # noqa: E402
 from submission.layout import RESULTS_DIR  # noqa: E402
@@ -34,7 +37,7 @@ def evaluate_once(representation_dir, metric, output_dir, bindings):
   np.random.seed(0)  # as batch evaluation does before each pair
   start = time.time()
   evaluate.evaluate_with_gin(representation_dir, output_dir, overwrite=True,
-                             gin_config_files=[study.metric_config(metric)], gin_bindings=bindings)
+                             gin_config_files=[table.metric_config(metric)], gin_bindings=bindings)
   return time.time() - start
 
 
@@ -53,9 +56,9 @@ def build_cache(representation_dir):
 
 
 def suite_wall_seconds(representation_dir, metrics, bindings, num_workers, scratch):
-  pairs = [batch.Pair(representation_dir, metric, (study.metric_config(metric),), tuple(bindings),
+  pairs = [batch.Pair(representation_dir, metric, (table.metric_config(metric),), tuple(bindings),
                       os.path.join(scratch, f"suite{num_workers}", metric))
-           for metric in sorted(metrics, key=study.longest_first)]
+           for metric in sorted(metrics, key=table.longest_first)]
   backend = workers.LocalBackend(num_workers) if num_workers > 1 else workers.InProcessBackend()
   shutil.rmtree(os.path.join(representation_dir, representation_cache.CACHE_DIR), ignore_errors=True)
   start = time.time()
@@ -68,7 +71,7 @@ def suite_wall_seconds(representation_dir, metrics, bindings, num_workers, scrat
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--representation", required=True, help="a postprocessed mean representation directory")
-  parser.add_argument("--metrics", default=",".join(study.DEFAULT_METRICS))
+  parser.add_argument("--metrics", default=",".join(table.DEFAULT_METRICS))
   parser.add_argument("--workers", default="2", help="worker counts for the cached suite's wall time, cache build "
                       "included ('' skips; 1 worker is the cached total above)")
   parser.add_argument("--skip_uncached", action="store_true", help="time only the cached path")
@@ -85,8 +88,10 @@ def main():
       for mode, enabled in (("uncached", False), ("cached", True)):
         if mode == "uncached" and args.skip_uncached:
           continue
-        times[mode] = evaluate_once(args.representation, metric, os.path.join(scratch, mode, metric),
-                                    args.metric_bindings + [f"representation_cache.enabled = {enabled}"])
+        fits = {dci_parallel.FIT_WORKERS_ENV: "1"} if mode == "uncached" else {}  # dlib's sequential DCI
+        with workers.patched_environment(fits):
+          times[mode] = evaluate_once(args.representation, metric, os.path.join(scratch, mode, metric),
+                                      args.metric_bindings + [f"representation_cache.enabled = {enabled}"])
         totals[mode] += times[mode]
       print(f"{metric} " + " ".join(f"{mode}_s={seconds:.1f}" for mode, seconds in times.items()), flush=True)
     if not args.skip_uncached:

@@ -16,7 +16,8 @@ TensorBoard summaries), the number of active units of both models (Burda et al. 
 over 1000 observations) and the five scores of dlib's unsupervised study (BetaVAE, FactorVAE, MIG, DCI, SAP)
 side by side. Data sets with known factors: rendered dSprites (``dsprites_full``: 5 factors;
 ``dsprites_noshape``: 4), read from $DISENTANGLEMENT_LIB_DATA (``python -m submission.data generate dsprites``).
-``--quick_metrics`` binds small metric sample sizes (for smoke runs; the scores are then not comparable to dlib's).
+``--quick_metrics`` binds the ``--quick`` preset's small metric sample sizes (``evaluation/metrics/table.py``; the
+scores are then not comparable to dlib's).
 
 Smoke run (seconds on CPU; numbers meaningless):
     python bench/pruning.py --steps 20 --dataset dummy_data --num_latent 8 --eval_steps 2 --quick_metrics \\
@@ -34,6 +35,7 @@ REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from evaluation import evaluate, pipeline  # noqa: E402
+from evaluation.metrics import table  # noqa: E402
 from submission import cli, layout  # noqa: E402
 from submission.layout import RunLayout  # noqa: E402
 from submission.data import named_data  # noqa: E402
@@ -41,13 +43,7 @@ from submission.training_curves import read_scalars  # noqa: E402
 
 PVAE_CONFIG = os.path.join(REPOSITORY_ROOT, "gin_configs", "pvae.gin")
 DIP_CONFIG = os.path.join(REPOSITORY_ROOT, "gin_configs", "dip_vae_i.gin")
-METRICS = ("beta_vae_sklearn", "factor_vae_metric", "mig", "dci", "sap_score")
-QUICK_METRIC_BINDINGS = [
-    "beta_vae_sklearn.batch_size = 8", "beta_vae_sklearn.num_train = 40", "beta_vae_sklearn.num_eval = 20",
-    "factor_vae_score.num_variance_estimate = 300", "factor_vae_score.num_train = 40",
-    "factor_vae_score.num_eval = 20", "factor_vae_score.batch_size = 8", "mig.num_train = 300",
-    "dci.num_train = 200", "dci.num_test = 100", "sap_score.num_train = 200", "sap_score.num_test = 100",
-]
+METRICS = table.DEFAULT_METRICS
 ACTIVE_UNIT_THRESHOLD = 0.01
 ACTIVE_UNIT_SAMPLES = 1000
 MAX_TRAJECTORY_ROWS = 20
@@ -83,7 +79,7 @@ def run(args):
       "DIP-VAE-I": (DIP_CONFIG, common + ["model.name = 'dip_vae_i_unpruned'", "dip_vae.lambda_od = 20.",
                                           "dip_vae.lambda_d_factor = 0.1"]),
   }
-  metric_bindings = QUICK_METRIC_BINDINGS if args.quick_metrics else []
+  metric_bindings = list(table.QUICK_METRIC_BINDINGS) if args.quick_metrics else []
   print(f"[bench] {args.dataset}, {args.steps} steps, {args.num_latent} initial dimensions, batch {args.batch_size}, "
         f"seed {args.seed}, metrics {'quick' if args.quick_metrics else 'dlib sizes'}; output {args.output}",
         flush=True)

@@ -22,7 +22,8 @@ import os
 import sys
 
 from evaluation import html_pages
-from submission import cli, layout, study
+from evaluation.metrics import table as metric_table
+from submission import cli, layout
 from submission.atomic import atomic_path
 from submission.errors import UserError
 
@@ -103,7 +104,7 @@ def headline_scores(records):
   for metric in sorted({r["metric"] for r in records}):
     reported = {k for r in records if r["metric"] == metric for k, v in r.items()
                 if k.startswith("evaluation_results.") and isinstance(v, (int, float))}
-    keys = study.headline_keys(metric, sorted(k.split(".", 1)[1] for k in reported))
+    keys = metric_table.headline_keys(metric, sorted(k.split(".", 1)[1] for k in reported))
     pairs += [(metric, f"evaluation_results.{k}") for k in keys if f"evaluation_results.{k}" in reported]
   return pairs
 

@@ -44,7 +44,8 @@ import sys
 import time
 
 from evaluation import workers
-from submission import cli, config_record, layout, study
+from evaluation.metrics import table
+from submission import cli, config_record, layout
 from submission.errors import UserError
 from submission.layout import RunLayout
 
@@ -126,7 +127,7 @@ def output_dir_for(representation_dir, metric, output_root=None, prefix=None, wi
 
 
 def metric_configs(metrics=None, config_files=None):
-  """{metric name: [gin file]} from dlib study metric names or from gin files (name = file base name)."""
+  """{metric name: [gin file]} from the table's metric names or from gin files (name = file base name)."""
   if metrics and config_files:
     raise UserError("give --metrics or --metric_configs, not both")
   if config_files:
@@ -140,8 +141,8 @@ def metric_configs(metrics=None, config_files=None):
                         f"metric's output directory after its config file, so the names must differ")
       configs[name] = [os.path.abspath(path)]
     return configs
-  names = metrics or study.DEFAULT_METRICS
-  return {name: [study.metric_config(name)] for name in names}
+  names = metrics or table.DEFAULT_METRICS
+  return {name: [table.metric_config(name)] for name in names}
 
 
 def make_pairs(representations, configs, bindings=(), output_root=None):
@@ -280,8 +281,8 @@ def main(argv=None):
   parser.add_argument("--representations", nargs="+", required=True, metavar="GLOB",
                       help="representation directories (postprocess outputs), as glob patterns ('**' recurses)")
   group = parser.add_mutually_exclusive_group()
-  group.add_argument("--metrics", help="comma-separated dlib unsupervised_study_v1 metric config names "
-                     f"(default: {','.join(study.DEFAULT_METRICS)})")
+  group.add_argument("--metrics", help="comma-separated metric names of evaluation/metrics/table.py: dlib's "
+                     f"unsupervised_study_v1 configs and the project's (default: {','.join(table.DEFAULT_METRICS)})")
   group.add_argument("--metric_configs", nargs="+", metavar="FILE", help="metric gin files instead of --metrics")
   cli.add_metric_bindings_arguments(parser, "'mig.num_train = 1000'")
   parser.add_argument("--output", help="mirror the metric outputs under this directory instead of writing them "

@@ -11,8 +11,9 @@ finished training, ``RESULTS_DIR/<model_num>_<label>/`` gets (small files only: 
     train_results.json   dlib's train results;  train.gin: the operative training config
     curves.csv           every TensorBoard scalar of training: step, tag, value
 
-and ``RESULTS_DIR`` itself gets ``table.csv`` and ``table.md`` (one row per run) and the plots ``scores.png`` (the
-five scores per model), ``kl_reconstruction.png`` (KL and reconstruction over training per model),
+and ``RESULTS_DIR`` itself gets ``table.csv`` and ``table.md`` (one row per run; a column per headline number of
+every metric scored, as ``evaluation/metrics/table.py`` labels them) and the plots ``scores.png`` (those
+scores per model), ``kl_reconstruction.png`` (KL and reconstruction over training per model),
 ``pvae_pruning.png`` (PVAE's active dimensions and expected L0 over training, its KL next to DIP-VAE-I's) and
 ``deltavae_capacity.png`` (ΔVAE's KL against its capacity target). Runs still training are listed as such and
 keep nothing but their curves so far. Runs collected earlier whose points are not in ``SWEEP_OUTPUT`` (it may be
@@ -27,7 +28,8 @@ import os
 import shutil
 import sys
 
-from submission import cli, layout, study
+from evaluation.metrics import table
+from submission import cli, layout
 from submission.atomic import atomic_path, read_json, write_json_atomically
 from submission.errors import UserError
 from submission.layout import RunLayout
@@ -36,9 +38,14 @@ from submission.layout import RunLayout
 LABEL_KEYS = ("vae.beta", "factor_vae.gamma", "beta_tc_vae.beta", "dip_vae.lambda_od", "annealed_vae.c_max",
               "chyvae.nu", "deltavae.beta", "group_vae.beta", "mlvae.beta", "dynamics.k", "pvae.lambda_d",
               "encoder.num_latent", "l0_gated_gaussian.l0_weight")
-HEADLINES = (("beta_vae_sklearn", "eval_accuracy", "BetaVAE"), ("factor_vae_metric", "eval_accuracy", "FactorVAE"),
-             ("mig", "discrete_mig", "MIG"), ("dci", "disentanglement", "DCI"), ("sap_score", "SAP_score", "SAP"),
-             ("unsupervised", "gaussian_total_correlation", "TC (mean rep.)"))
+
+
+def headlines(runs):
+  """(metric, key, label) of every headline number (evaluation/metrics/table.py) some run has, in the table's
+  order."""
+  reported = {(metric, key) for run in runs for metric, values in run["metrics"].items() for key in values}
+  return [(metric.name, key, label) for metric in table.METRICS for key, label in metric.headline
+          if (metric.name, key) in reported]
 
 
 def label_of(point):
@@ -82,7 +89,7 @@ def collect_run(point_dir, results_dir):
     shutil.copyfile(train_gin, os.path.join(target, "train.gin"))
   write_json_atomically(os.path.join(target, "metrics.json"), metrics)
   write_json_atomically(os.path.join(target, "scores.json"),
-                        {metric: study.headline(metric, values) for metric, values in metrics.items()})
+                        {metric: table.headline(metric, values) for metric, values in metrics.items()})
   steps = train_results.get("global_step") if train_results else max((max(s) for s, _ in curves.values()), default=0)
   run = {"label": label, "model_num": point["model_num"], "gin_file": point["gin_file"], "bindings": point["bindings"],
          "dataset": dataset, "dataset_provenance": provenance.get("dataset_provenance"),
@@ -132,6 +139,7 @@ def capacity_tracking(curves, skip=0.2):
 
 def table_rows(runs):
   rows = []
+  columns = headlines(runs)
   for run in runs:
     train = run["train_results"]
     tracking = capacity_tracking(run["curves"])
@@ -139,7 +147,7 @@ def table_rows(runs):
            "steps": run["steps"], "reconstruction": train.get("reconstruction_loss"), "KL": train.get("kl_loss"),
            "active dims": train.get("num_active_dims"),
            "max abs(KL - C), last 80 % of ramp": tracking["max_gap"] if tracking else None}
-    for metric, key, column in HEADLINES:
+    for metric, key, column in columns:
       row[column] = run["metrics"].get(metric, {}).get(key)
     seconds = (run["train_seconds"] or 0) + sum(s or 0 for s in run["metric_seconds"].values())
     row["wall time"] = cli.format_duration(seconds) if seconds else ""
@@ -186,8 +194,10 @@ def plot_all(runs, results_dir):
 
   scored = [run for run in runs if run["metrics"]]
   if scored:
-    figure, axes = plt.subplots(1, 5, figsize=(18, 3.8), sharey=False)
-    for axis, (metric, key, column) in zip(axes, HEADLINES[:5]):
+    columns = headlines(scored)
+    figure, axes = plt.subplots(1, len(columns), figsize=(3.6 * len(columns), 3.8), sharey=False, squeeze=False)
+    axes = axes[0]
+    for axis, (metric, key, column) in zip(axes, columns):
       values = [run["metrics"].get(metric, {}).get(key, np.nan) for run in scored]
       axis.barh(range(len(scored)), values, color="tab:blue")
       axis.set_yticks(range(len(scored)), [f"{r['label']} ({r['dataset'][:8]})" for r in scored] if axis is axes[0]

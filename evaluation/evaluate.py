@@ -2,8 +2,9 @@
 
     python -m evaluation.evaluate --representation_dir REP --output_dir OUT --gin_config METRIC.gin [...]
 
-Loads ``REP/tfhub`` (signature ``representation``) once, calls the dlib metric function bound to
-``evaluation.evaluation_fn`` unchanged, with dlib's own metric gin files, and writes ``OUT/results`` as dlib does
+Loads ``REP/tfhub`` (signature ``representation``) once, calls the metric function bound to
+``evaluation.evaluation_fn`` (dlib's, unchanged, with dlib's own metric gin files, or one of the project's in
+``evaluation/metrics/``), and writes ``OUT/results`` as dlib does
 (``json/evaluation_results.json``, ``aggregate/evaluation.json``, ...), atomically.
 """
 
@@ -16,22 +17,8 @@ import gin
 import numpy as np
 import tensorflow as tf
 
-# Importing dlib's metric modules registers their gin names (mig, dci, beta_vae_sklearn, ...), as dlib's
-# evaluate.py does.
-from disentanglement_lib.evaluation.metrics import beta_vae  # noqa: F401
-from disentanglement_lib.evaluation.metrics import dci  # noqa: F401
-from disentanglement_lib.evaluation.metrics import downstream_task  # noqa: F401
-from disentanglement_lib.evaluation.metrics import factor_vae  # noqa: F401
-from disentanglement_lib.evaluation.metrics import fairness  # noqa: F401
-from disentanglement_lib.evaluation.metrics import irs  # noqa: F401
-from disentanglement_lib.evaluation.metrics import mig  # noqa: F401
-from disentanglement_lib.evaluation.metrics import modularity_explicitness  # noqa: F401
-from disentanglement_lib.evaluation.metrics import reduced_downstream_task  # noqa: F401
-from disentanglement_lib.evaluation.metrics import sap_score  # noqa: F401
-from disentanglement_lib.evaluation.metrics import strong_downstream_task  # noqa: F401
-from disentanglement_lib.evaluation.metrics import unified_scores  # noqa: F401
-from disentanglement_lib.evaluation.metrics import unsupervised_metrics  # noqa: F401
 from evaluation import representation_cache, unsupervised_scores
+from evaluation.metrics import dci_parallel, table
 from submission import cli, layout
 from submission.data import named_data
 from submission.errors import UserError
@@ -39,6 +26,10 @@ from submission.postprocess import resolve_auto_dataset
 from submission.atomic import atomic_directory
 from submission.layout import EXPORT_DIR, RESULTS_DIR
 from submission.results import check_output_dir, check_saved_model, write_results
+
+# Importing every metric's module registers its gin name (dlib's mig, dci, beta_vae_sklearn, ... and the project's
+# dci_es, infomec, ...), as dlib's evaluate.py does for its own.
+table.register_all()
 
 
 def load_representation_signature(representation_dir):
@@ -104,7 +95,8 @@ def evaluate(model_dir, output_dir, overwrite=False, evaluation_fn=gin.REQUIRED,
   # dlib's unsupervised scores are NaN, and dlib refuses to write them, for codes with a constant column (a pruned
   # dimension): evaluation.unsupervised_scores computes them as dlib does, defined there.
   evaluation_fn = unsupervised_scores.replacement_for(evaluation_fn)
-  scores = dict(call_metric(evaluation_fn, data, representation_function, random_seed, artifact_dir))
+  with dci_parallel.fits_in_parallel():  # dlib's DCI fits its factors at once, with dlib's numbers
+    scores = dict(call_metric(evaluation_fn, data, representation_function, random_seed, artifact_dir))
   scores["elapsed_time"] = time.time() - start
   with atomic_directory(output_dir) as temporary:
     write_results(os.path.join(temporary, RESULTS_DIR), "evaluation", scores, os.path.join(model_dir, RESULTS_DIR))
@@ -112,7 +104,7 @@ def evaluate(model_dir, output_dir, overwrite=False, evaluation_fn=gin.REQUIRED,
 
 
 def main(argv=None):
-  parser = cli.ArgumentParser(description="Evaluate a representation with one dlib metric config.")
+  parser = cli.ArgumentParser(description="Evaluate a representation with one metric config (dlib's or the project's).")
   parser.add_argument("--representation_dir", required=True, help="a postprocess output directory")
   parser.add_argument("--output_dir", required=True)
   cli.add_gin_arguments(parser, "output_dir")

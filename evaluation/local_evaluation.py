@@ -28,21 +28,15 @@ import os
 import sys
 import time
 
-from disentanglement_lib.utils import resources
 from evaluation import evaluate
+from evaluation.metrics import table
 from submission import cli
 from submission.atomic import write_json_atomically
 from submission.errors import UserError
 
-# Metric name → (dlib config file, key of the kit's score in the metric's results), in the kit's order of
-# ``expected_evaluation_metrics``.
-CHALLENGE_METRICS = {
-    "dci": ("config/unsupervised_study_v1/metric_configs/dci.gin", "disentanglement"),
-    "factor_vae_metric": ("config/unsupervised_study_v1/metric_configs/factor_vae_metric.gin", "eval_accuracy"),
-    "sap_score": ("config/unsupervised_study_v1/metric_configs/sap_score.gin", "SAP_score"),
-    "mig": ("config/unsupervised_study_v1/metric_configs/mig.gin", "discrete_mig"),
-    "irs": ("config/sample/irs/irs.gin", "IRS"),
-}
+# The kit's metrics, in the order of its ``expected_evaluation_metrics``; each one's config and score (its main
+# headline key) are the metric table's.
+CHALLENGE_METRICS = ("dci", "factor_vae_metric", "sap_score", "mig", "irs")
 DEFAULT_OUTPUT_PATH = "./scratch/shared"     # the starter kit's defaults
 DEFAULT_EVALUATION_NAME = "experiment_name"
 
@@ -68,7 +62,7 @@ def local_evaluation(representation_dir=None, dataset=None, output_file=None, me
   print(f"[local_evaluation] {representation_dir}", flush=True)
   scores = {}
   for index, metric in enumerate(metrics, 1):
-    config, key = CHALLENGE_METRICS[metric]
+    config, key = table.metric_config(metric), table.BY_NAME[metric].headline[0][0]
     bindings = ["evaluation.random_seed = 0", f"evaluation.name = '{metric}'"]
     if dataset:
       bindings.append(f"dataset.name = '{dataset}'")
@@ -77,7 +71,7 @@ def local_evaluation(representation_dir=None, dataset=None, output_file=None, me
     print(f"[local_evaluation {index}/{len(metrics)}] {metric} ...", flush=True)
     start = time.time()
     results = evaluate.evaluate_with_gin(representation_dir, metric_dir, overwrite=True,
-                                         gin_config_files=[resources.get_file(config)], gin_bindings=bindings)
+                                         gin_config_files=[config], gin_bindings=bindings)
     if key not in results:
       raise UserError(f"{metric} returned no {key} (it returned {', '.join(sorted(results))})")
     scores[metric] = float(results[key])

@@ -8,7 +8,8 @@ It writes ``model/``, ``postprocessed/mean/``, ``metrics/mean/<metric>/``, ``sco
 ``provenance.json`` under the output directory (``submission.layout``, as dlib's ``dlib_reproduce`` lays them
 out); the pictures and the run's page are the applications' (``applications.run_local``).
 
-Metrics are dlib's own ``unsupervised_study_v1`` metric configs, unchanged.
+Metrics are named in ``evaluation/metrics/table.py``: dlib's own ``unsupervised_study_v1`` metric configs,
+unchanged, and the project's (``dci_es``, ``infomec``, ``mig_sup``, ``dcimig``).
 """
 
 import csv
@@ -20,15 +21,17 @@ import gin
 import tensorflow as tf
 
 from disentanglement_lib.utils import resources
-from evaluation import batch, workers
+from evaluation import batch, job_estimate, workers
+from evaluation.metrics import table
+from evaluation.metrics.table import DEFAULT_METRICS, headline, metric_config
 from evaluation.pipeline_checks import DEFAULT_METRIC_WORKERS, check_run, check_writable
-from submission import cli, job_estimate, layout, postprocess, provenance, study, train
+from submission import cli, layout, postprocess, provenance, train
 from submission.atomic import atomic_directory, atomic_file
 from submission.data import dsprites_render, named_data
 from submission.errors import UserError
 from submission.layout import RunLayout
 from submission.results import saved_model_complete
-from submission.study import DEFAULT_METRICS, POSTPROCESS_CONFIG, headline, metric_config
+from submission.study import POSTPROCESS_CONFIG
 
 
 def ensure_dataset(name):
@@ -103,7 +106,7 @@ def evaluate_metrics(representation_dir, output_dir, configs, metric_bindings, c
                               RunLayout(output_dir).metric(metric))
            for metric, config in configs.items()}
   todo = sorted((pair for pair in pairs.values() if not comparer.is_complete(pair)),
-                key=lambda pair: study.longest_first(pair.metric))
+                key=lambda pair: table.longest_first(pair.metric))
   workers_used = min(metric_workers, len(todo))
   backend = workers.LocalBackend(workers_used) if workers_used > 1 else workers.InProcessBackend()
   summary = batch.run_batch(todo, backend, label="evaluate", logs=False)  # each metric's progress on the terminal

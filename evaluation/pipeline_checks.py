@@ -6,7 +6,7 @@ import tempfile
 
 from evaluation import workers
 from submission.errors import UserError
-from submission.study import DEFAULT_METRICS, metric_config
+from evaluation.metrics.table import DEFAULT_METRICS, metric_config
 
 # Metrics evaluated at once, each in its own process with cores/N threads (bench/metric_suite.py measures the
 # suite with 1 and 2 workers; on 2 cores DCI's boosting runs beside the others).

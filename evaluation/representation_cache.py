@@ -36,7 +36,8 @@ import gin
 import numpy as np
 
 from disentanglement_lib.data.ground_truth import ground_truth_data
-from submission import cli, study
+from evaluation.metrics import table
+from submission import cli
 from submission.atomic import atomic_path
 from submission.data import named_data
 from submission.data.observation_index import observation_index
@@ -71,7 +72,7 @@ def metric_name():
 def images_to_encode():
   """How many images the gin-bound ``evaluation.evaluation_fn`` will encode, or None for a metric not listed."""
   name = metric_name()
-  return study.encoded_images(name, lambda parameter: gin.query_parameter(f"{name}.{parameter}"))
+  return table.encoded_images(name, lambda parameter: gin.query_parameter(f"{name}.{parameter}"))
 
 
 # --- progress ------------------------------------------------------------------------------------------------------

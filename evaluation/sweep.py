@@ -8,7 +8,7 @@ worked example. Its keys:
 
     name = "my_study"                        # optional, for the log
     output = "output/my_study"               # default output directory (--output overrides)
-    metrics = ["mig", "dci"]                 # dlib unsupervised_study_v1 metric configs (default: the pipeline's)
+    metrics = ["mig", "dci"]                 # metric names of evaluation/metrics/table.py (default: the pipeline's)
     metric_bindings = ["mig.num_train = 1000"]   # for every metric of every point
     bindings = ["model.training_steps = 1000"]   # for every point
 
@@ -57,7 +57,8 @@ import sys
 import time
 
 from evaluation import workers
-from submission import cli, config_record, layout, study
+from evaluation.metrics import table
+from submission import cli, config_record, layout
 from submission.errors import UserError
 from submission.layout import RunLayout
 
@@ -143,7 +144,7 @@ def load_sweep(path):
   _check_keys(spec, ("name", "output", "metrics", "metric_bindings", "bindings", "grid"), path)
   settings = {"name": spec.get("name", os.path.splitext(os.path.basename(path))[0]),
               "output": spec.get("output"),
-              "metrics": _list(spec, "metrics", str, path, default=list(study.DEFAULT_METRICS)),
+              "metrics": _list(spec, "metrics", str, path, default=list(table.DEFAULT_METRICS)),
               "metric_bindings": _list(spec, "metric_bindings", str, path)}
   common = _list(spec, "bindings", str, path)
   grids = spec.get("grid")

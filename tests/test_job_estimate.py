@@ -4,7 +4,7 @@ import os
 
 from conftest import dlib_config
 from evaluation import evaluate  # noqa: F401  (registers the metric configurables)
-from submission import job_estimate
+from evaluation import job_estimate
 
 METRICS = ("beta_vae_sklearn", "factor_vae_metric", "mig", "dci", "sap_score")
 

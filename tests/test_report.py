@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import FAST_ARCHITECTURE, REPOSITORY_ROOT, read_json
+from evaluation.metrics import table
 
 TINY_RUN = dict(dataset="dummy_data", steps=4, metrics=["mig", "sap_score"],
                 gin_bindings=FAST_ARCHITECTURE + ["model.batch_size = 8", "model.eval_steps = 1",
@@ -48,9 +49,8 @@ def test_pipeline_writes_the_run_page_with_scores_model_data_pictures_times_and_
   scores = read_json(os.path.join(run, "scores.json"))
   for metric, values in scores.items():
     for key, value in values.items():
-      assert f"<td>{key}</td><td class=\"number\">{value:.4f}</td>" in text
-    assert f"<td><code>{metric}.gin</code></td>" in text
-  assert "dlib configs from <code>config/unsupervised_study_v1/metric_configs/</code>" in text
+      assert f"<td>{key} ({table.label(metric, key)})</td><td class=\"number\">{value:.4f}</td>" in text
+    assert f"<td><code>dlib:config/unsupervised_study_v1/metric_configs/{metric}.gin</code></td>" in text
   assert "mig.num_train = 100" in text                                # the sample sizes the scores came from
   assert "deltavae.beta" in text and "hypersphere.log_t_max" in text  # the model's and its latent space's
   assert "hypersphere S^4 in R^5" in text                             # the geometry the traversals follow

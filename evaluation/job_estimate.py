@@ -9,16 +9,13 @@ here: ``bench/representation_throughput.py`` encodes 5,221 images/s where ``benc
 logistic regression) are not included, so the metric time is a lower bound.
 """
 
-from submission import cli, study
+from evaluation.metrics import table
+from submission import cli
 
 QUICK_PRESET = "quick"
 QUICK_STEPS = 3000
-# About a fiftieth of dlib's sample sizes: enough for the numbers to move, far too few to compare with dlib's.
-QUICK_METRIC_BINDINGS = (
-    "beta_vae_sklearn.num_train = 300", "beta_vae_sklearn.num_eval = 150",
-    "factor_vae_score.num_variance_estimate = 1000", "factor_vae_score.num_train = 300",
-    "factor_vae_score.num_eval = 150", "mig.num_train = 1000", "dci.num_train = 1000", "dci.num_test = 500",
-    "sap_score.num_train = 1000", "sap_score.num_test = 500")
+# Every metric's quick bindings (the table's): about a fiftieth of dlib's sample sizes.
+QUICK_METRIC_BINDINGS = table.QUICK_METRIC_BINDINGS
 ENCODED_PER_TRAINED_IMAGE = 10.  # encoding vs training throughput, per image (see the module docstring)
 
 
@@ -31,7 +28,7 @@ def describe_quick(steps=QUICK_STEPS):
 def encoded_images(settings):
   """Images a metric encodes, from its gin ``settings`` ({key: gin text}); None for a metric not modelled."""
   function = settings.get("evaluation.evaluation_fn", "").lstrip("@")
-  return study.encoded_images(function, lambda parameter: settings[f"{function}.{parameter}"])
+  return table.encoded_images(function, lambda parameter: settings[f"{function}.{parameter}"])
 
 
 def metric_settings(config_file, bindings):

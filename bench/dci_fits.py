@@ -1,0 +1,105 @@
+"""Benchmark: dlib's DCI fits one after the other vs at once (evaluation/metrics/dci_parallel.py), same codes.
+
+    python bench/dci_fits.py [--num_train 10000] [--num_test 5000] [--workers 2] [--factor_sizes 3,6,40,32,32]
+                             [--num_codes 10] [--seed 0]
+
+Codes are drawn for dSprites' factor sizes (shape 3, scale 6, orientation 40, x 32, y 32) at dlib's DCI sample
+sizes: each factor read by one code dimension with noise, the rest of the dimensions noise, so every fit does
+the work it does on a trained model (gradient boosting's cost depends on the points, the code width and the
+classes, not on the codes' values). Prints each factor's fit time one after the other (dlib's loop, from the
+global states dlib's loop gives them), the sum, the wall time of the fits at once with ``--workers`` threads, the
+speed-up, what a machine with enough cores for one fit per factor would give (the longest fit), and checks that
+both give the same importance matrix.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPOSITORY_ROOT)
+
+from evaluation.metrics import dci_parallel  # noqa: E402
+
+
+def codes_and_factors(num_points, factor_sizes, num_codes, random_state):
+  ys = np.stack([random_state.randint(0, size, num_points) for size in factor_sizes])
+  noise = random_state.randn(num_codes, num_points)
+  codes = noise.copy()
+  for k, size in enumerate(factor_sizes[:num_codes]):
+    codes[k] = ys[k] / size + 0.05 * noise[k]
+  return codes, ys
+
+
+def makespan(times, workers):
+  """Wall time of fits of ``times`` on ``workers`` cores, longest first onto the least loaded (no contention)."""
+  loads = [0.] * workers
+  for t in sorted(times, reverse=True):
+    loads[loads.index(min(loads))] += t
+  return max(loads)
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--num_train", type=int, default=10000)
+  parser.add_argument("--num_test", type=int, default=5000)
+  parser.add_argument("--workers", type=int, default=2)
+  parser.add_argument("--factor_sizes", default="3,6,40,32,32")
+  parser.add_argument("--num_codes", type=int, default=10)
+  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--repeats", type=int, default=2, help="1: each mode once; 2: ABBA")
+  args = parser.parse_args(argv)
+  sizes = [int(s) for s in args.factor_sizes.split(",")]
+  random_state = np.random.RandomState(args.seed)
+  x_train, y_train = codes_and_factors(args.num_train, sizes, args.num_codes, random_state)
+  x_test, y_test = codes_and_factors(args.num_test, sizes, args.num_codes, random_state)
+  print(f"[dci_fits] {args.num_train} train / {args.num_test} test points, {args.num_codes} codes, factor sizes "
+        f"{sizes}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
+
+  def one_after_the_other():
+    np.random.seed(0)
+    states = dci_parallel.replay_states(y_train)
+    times, importance = [], []
+    for k in range(len(sizes)):
+      start = time.time()
+      importance.append(dci_parallel._fit(x_train, y_train[k], x_test, y_test[k], states[k])[0])  # pylint: disable=protected-access
+      times.append(time.time() - start)
+    return times, np.stack(importance, axis=1)
+
+  def at_once():
+    np.random.seed(0)
+    start = time.time()
+    importance, _, _ = dci_parallel.compute_importance_gbt(x_train, y_train, x_test, y_test, args.workers)
+    return time.time() - start, importance
+
+  # ABBA: the machine's speed drifts (other jobs), so each mode runs before and after the other.
+  runs = {"one_after_the_other": [], "at_once": []}
+  same = True
+  for mode in ["one_after_the_other", "at_once", "at_once", "one_after_the_other"][:2 * args.repeats]:
+    if mode == "one_after_the_other":
+      times, reference = one_after_the_other()
+      runs[mode].append(sum(times))
+      print("one_after_the_other " + " ".join(f"factor{k}({sizes[k]})={t:.1f}s" for k, t in enumerate(times))
+            + f" total={sum(times):.1f}s load={os.getloadavg()[0]:.1f}", flush=True)
+    else:
+      wall, importance = at_once()
+      runs[mode].append(wall)
+      print(f"at_once_{args.workers}_workers={wall:.1f}s load={os.getloadavg()[0]:.1f}", flush=True)
+    if mode == "at_once" and runs["one_after_the_other"]:
+      same = same and np.array_equal(importance, reference)
+  sequential, parallel = np.mean(runs["one_after_the_other"]), np.mean(runs["at_once"])
+  trees = [dci_parallel.trees_per_fit(y) for y in y_train]
+  print(f"mean one_after_the_other_s={sequential:.1f} at_once_{args.workers}_workers_s={parallel:.1f} "
+        f"speedup={sequential / parallel:.2f}")
+  print(f"from the factor sizes (time per fit ~ trees): ideal speed-up {sum(trees) / makespan(trees, args.workers):.2f}"
+        f" on {args.workers} idle cores (longest first), {sum(trees) / max(trees):.2f} with one core per factor "
+        f"(>= {len(sizes)} cores, e.g. 16)")
+  print(f"same_importance_matrix={same}")
+  return 0 if same else 1
+
+
+if __name__ == "__main__":
+  sys.exit(main())
