@@ -370,7 +370,7 @@ def test_one_dockerfile_builds_the_gpu_or_the_cpu_image_with_the_script_the_test
   assert re.search(r"^RUN scripts/setup_env\.sh$", text, re.M)       # the README's install script, without extras
   assert re.search(r'"\$repo/scripts/setup_env\.sh" ray dev', read("run_tests.sh"))  # ... which the tests run
   # Everything setup_env.sh reads, and every package pyproject.toml installs, are in the image before it runs.
-  before_setup = text[:text.index("RUN scripts/setup_env.sh")]
+  before_setup = text[:text.index("\nRUN scripts/setup_env.sh\n")]
   with open(os.path.join(REPOSITORY_ROOT, "pyproject.toml"), "rb") as f:
     packages = [name.rstrip("*") + "/" for name in tomllib.load(f)["tool"]["setuptools"]["packages"]["find"]["include"]]
   assert packages == ["submission/", "evaluation/", "applications/"]
