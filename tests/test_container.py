@@ -20,7 +20,8 @@ from conftest import REPOSITORY_ROOT
 
 SCRIPT = os.path.join(REPOSITORY_ROOT, "scripts", "container_check.sh")
 DSPRITES = os.path.join("dsprites", "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz")
-BUDGET = 180  # seconds; the script keeps 120 of them for export, so training gets about a minute
+BUDGET = 420  # seconds; the script keeps 300 of them for what follows the training loop, which took up to 230 s
+              # on 2 cores shared with other work, so training gets about two minutes
 # Small samples for the five metrics, so the score stage takes seconds: it proves the exported representation is
 # readable by the host's installation, not what it is worth.
 QUICK_METRICS = ("dci.num_train = 1000; dci.num_test = 500; factor_vae_score.num_variance_estimate = 1000; "
@@ -61,6 +62,7 @@ def test_the_cpu_image_runs_as_the_grader_runs_it(dsprites_data, tmp_path):
        "--metric-bindings", QUICK_METRICS],
       cwd=REPOSITORY_ROOT, capture_output=True, text=True, timeout=3600)
   output = result.stdout + result.stderr
+  print(output)  # each stage's wall time and the image size (pytest -s or -rP shows them)
   if result.returncode != 0 and "podman cannot run containers on this machine" in result.stderr:
     pytest.skip(result.stderr.strip().splitlines()[-1])
   assert result.returncode == 0, output[-4000:]
@@ -90,7 +92,7 @@ def test_the_cpu_image_runs_as_the_grader_runs_it(dsprites_data, tmp_path):
 
 
 def test_the_script_refuses_bad_arguments_in_one_line():
-  for arguments, message in ((["--budget", "100"], "--budget must be"), (["--engine", "lxc"], "--engine must be"),
+  for arguments, message in ((["--budget", "200"], "--budget must be"), (["--engine", "lxc"], "--engine must be"),
                              (["--frobnicate"], "unknown argument")):
     result = subprocess.run([SCRIPT] + arguments, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and result.stdout == "", (arguments, result.stdout, result.stderr)
