@@ -24,9 +24,9 @@
 #   --budget SECONDS       SUBMISSION_TIME_BUDGET of the grader run [420]
 #   --reserve SECONDS      SUBMISSION_EXPORT_RESERVE: the part of the budget kept for what follows the training loop
 #                          [300; run.sh's default, 10% with a 60 s floor, is sized for the grader's hours-long budget
-#                          on a GPU; on 2 CPU cores shared with other work (load average ~15) that floor let budgets
-#                          of 240 s and 180 s run 288 s and 296 s. The grader-run stage prints what the work after
-#                          the loop took.]
+#                          on a GPU; on 2 CPU cores shared with other work (load average ~15), a 240 s budget with
+#                          that reserve ran 288 s, and a 180 s one with a 120 s reserve 296 s. The grader-run stage
+#                          prints what the work after the loop took (38-138 s here).]
 #   --steps N              model.training_steps of the grader run; the budget stops it first by default [100000]
 #   --data DIR             the DISENTANGLEMENT_LIB_DATA to mount read-only [$DISENTANGLEMENT_LIB_DATA, else ./data]
 #   --workdir DIR          scratch volumes, logs, the base image's tarball [/var/tmp/container_check]
