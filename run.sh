@@ -49,10 +49,22 @@ failed() {
 }
 trap failed ERR
 
-if [ ! -f "$gin_file" ]; then
-  echo "error: SUBMISSION_GIN: gin config $gin_file does not exist" >&2
-  aicrowd error "gin config $gin_file does not exist" || true
+stop() {  # one error line (and the grader's error event), exit status 2
+  echo "error: $1" >&2
+  aicrowd error "$1" || true
   exit 2
+}
+if [ ! -f "$gin_file" ]; then
+  stop "SUBMISSION_GIN: gin config $gin_file does not exist"
+fi
+# The grader's two mounts, checked before TensorFlow starts: a missing or read-only output volume would otherwise
+# surface only after training, as a traceback. (The data set's own file is checked by the data loader, which
+# knows its name under this directory.)
+if [ ! -d "$DISENTANGLEMENT_LIB_DATA" ]; then
+  stop "DISENTANGLEMENT_LIB_DATA: data directory $DISENTANGLEMENT_LIB_DATA does not exist (is the data mounted?)"
+fi
+if ! mkdir -p "$experiment" 2>/dev/null || [ ! -w "$experiment" ]; then
+  stop "AICROWD_OUTPUT_PATH: $experiment is not writable by uid $(id -u) (is the output volume mounted writable?)"
 fi
 
 bindings=()

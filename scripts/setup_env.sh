@@ -4,6 +4,8 @@
 #   scripts/setup_env.sh            # what running and scoring need (./run_local.sh, run.sh, the Docker image)
 #   scripts/setup_env.sh ray        # + Ray, for evaluation.batch / evaluation.sweep --backend ray
 #   scripts/setup_env.sh ray dev    # + the test tools (./run_tests.sh)
+#   scripts/setup_env.sh --requirements-only   # the pinned requirements alone, not the project (docker/Dockerfile:
+#                                              # a layer that code changes do not invalidate); no stamp is written
 # A fast no-op when the environment already has what is asked; extras installed once stay installed.
 # PYTHON (default: python3.11, else python3) chooses the interpreter the environment is made from.
 # TENSORFLOW_VARIANT (default: cpu) chooses the TensorFlow wheel: cpu installs requirements.txt as it is
@@ -13,6 +15,11 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$repo/.venv"
 python="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 variant="${TENSORFLOW_VARIANT:-cpu}"
+requirements_only=0
+if [ "${1:-}" = --requirements-only ]; then
+  requirements_only=1
+  shift
+fi
 case "$variant" in
   cpu|gpu) ;;
   *) echo "error: TENSORFLOW_VARIANT must be cpu or gpu, got '$variant'" >&2; exit 2 ;;
@@ -23,6 +30,24 @@ for extra in "$@"; do
   fi
 done
 pip_install() { "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@"; }
+
+install_requirements() {  # the pinned requirements, with the TensorFlow wheel of $variant
+  requirements="$repo/requirements.txt"
+  if [ "$variant" = gpu ]; then
+    requirements="$venv/requirements-gpu.txt"
+    sed 's/^tensorflow-cpu==/tensorflow[and-cuda]==/' "$repo/requirements.txt" > "$requirements"
+  fi
+  pip_install --upgrade pip
+  pip_install -r "$requirements"
+  pip_install --no-deps -r "$repo/requirements-nodeps.txt"
+}
+if [ "$requirements_only" = 1 ]; then
+  [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+  install_requirements
+  echo "$variant" > "$venv/.tensorflow-variant"  # so that the full run below keeps this environment
+  echo "[setup] pinned requirements installed in $venv (not the project: --requirements-only)" >&2
+  exit 0
+fi
 
 stamp="$venv/.requirements.sha256"
 wanted="$( (cat "$repo/requirements.txt" "$repo/requirements-nodeps.txt" "$repo/pyproject.toml" \
@@ -37,14 +62,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ] || [ ! -x "$venv/bin/
   if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
   fi
-  requirements="$repo/requirements.txt"
-  if [ "$variant" = gpu ]; then
-    requirements="$venv/requirements-gpu.txt"
-    sed 's/^tensorflow-cpu==/tensorflow[and-cuda]==/' "$repo/requirements.txt" > "$requirements"
-  fi
-  pip_install --upgrade pip
-  pip_install -r "$requirements"
-  pip_install --no-deps -r "$repo/requirements-nodeps.txt"
+  install_requirements
   # The package itself, built offline by the venv's own setuptools (Python 3.12+ venvs come without one); its
   # informational warnings (pyproject support "beta" in setuptools 65) are silenced.
   "$venv/bin/python" -c "import setuptools" 2>/dev/null || pip_install "setuptools>=64"

@@ -133,6 +133,21 @@ def test_run_sh_rejects_a_missing_gin_file_in_one_line(tmp_path):
   assert not os.listdir(tmp_path)
 
 
+def test_run_sh_rejects_missing_mounts_in_one_line_before_training(tmp_path):
+  # The data directory missing (the grader's data volume is not there).
+  result = run_sh({"AICROWD_OUTPUT_PATH": str(tmp_path / "out"), "DISENTANGLEMENT_LIB_DATA": str(tmp_path / "no")})
+  assert result.returncode == 2 and "[run.sh] training" not in result.stdout
+  assert result.stderr.strip().splitlines() == [f"error: DISENTANGLEMENT_LIB_DATA: data directory {tmp_path}/no "
+                                                f"does not exist (is the data mounted?)"]
+  # An output path that cannot be created (a file in the way; as root, permissions would not stop it).
+  (tmp_path / "file").write_text("")
+  result = run_sh({"AICROWD_OUTPUT_PATH": str(tmp_path / "file" / "shared"), "DISENTANGLEMENT_LIB_DATA": str(tmp_path)})
+  assert result.returncode == 2 and "[run.sh] training" not in result.stdout
+  assert result.stderr.strip().splitlines() == [
+      f"error: AICROWD_OUTPUT_PATH: {tmp_path}/file/shared/experiment_name is not writable by uid {os.getuid()} (is "
+      f"the output volume mounted writable?)"]
+
+
 def test_run_sh_is_executable_for_the_grader():
   assert os.access(RUN_SH, os.X_OK)
 
@@ -355,7 +370,7 @@ def test_one_dockerfile_builds_the_gpu_or_the_cpu_image_with_the_script_the_test
   assert re.search(r"^RUN scripts/setup_env\.sh$", text, re.M)       # the README's install script, without extras
   assert re.search(r'"\$repo/scripts/setup_env\.sh" ray dev', read("run_tests.sh"))  # ... which the tests run
   # Everything setup_env.sh reads, and every package pyproject.toml installs, are in the image before it runs.
-  before_setup = text[:text.index("RUN scripts/setup_env.sh")]
+  before_setup = text[:text.index("\nRUN scripts/setup_env.sh\n")]
   with open(os.path.join(REPOSITORY_ROOT, "pyproject.toml"), "rb") as f:
     packages = [name.rstrip("*") + "/" for name in tomllib.load(f)["tool"]["setuptools"]["packages"]["find"]["include"]]
   assert packages == ["submission/", "evaluation/", "applications/"]
