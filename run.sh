@@ -55,6 +55,14 @@ if [ ! -f "$gin_file" ]; then
   exit 2
 fi
 
+# One writer per experiment directory (submission/output_lock.py): this shell holds the lock on fd 9 until it exits,
+# so a second run.sh on the same directory stops at once, naming this one.
+lock_file="$(dirname "$experiment")/.$(basename "$experiment").lock"
+mkdir -p "$(dirname "$experiment")"
+exec 9<>"$lock_file"
+"$python" -m submission.output_lock "$experiment" 9 $$
+trap 'rm -f "$lock_file"' EXIT
+
 bindings=()
 if [ -n "${AICROWD_DATASET_NAME:-}" ]; then
   bindings+=("dataset.name = '$AICROWD_DATASET_NAME'")

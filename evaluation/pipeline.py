@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from disentanglement_lib.utils import resources
 from evaluation import batch, workers
-from evaluation.pipeline_checks import DEFAULT_METRIC_WORKERS, check_run, check_writable
+from evaluation.pipeline_checks import DEFAULT_METRIC_WORKERS, check_writable, claim_run
 from submission import cli, job_estimate, layout, postprocess, provenance, study, train
 from submission.atomic import atomic_directory, atomic_file
 from submission.data import dsprites_render, named_data
@@ -50,7 +50,13 @@ def run_pipeline(gin_file, output_dir, dataset=None, steps=None, metrics=DEFAULT
                  metric_workers=DEFAULT_METRIC_WORKERS, preset=None):
   """Runs every step not already complete; returns {metric: {key: value}}. ``preset`` ('quick') marks the
   scores (the caller has applied the preset's settings)."""
-  check_run(gin_file, output_dir, steps, metrics, resume, overwrite, time_budget, metric_workers)
+  with claim_run(gin_file, output_dir, steps, metrics, resume, overwrite, time_budget, metric_workers):
+    return _run_pipeline(gin_file, output_dir, dataset, steps, metrics, resume, overwrite, time_budget,
+                         gin_bindings, metric_bindings, metric_workers, preset)
+
+
+def _run_pipeline(gin_file, output_dir, dataset, steps, metrics, resume, overwrite, time_budget, gin_bindings,
+                  metric_bindings, metric_workers, preset):
   if overwrite and os.path.exists(output_dir):
     # The complete old run stays in place until the new one is: the new run is made beside it, then renamed over it.
     with atomic_directory(output_dir) as new_output_dir:

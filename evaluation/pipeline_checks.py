@@ -5,6 +5,7 @@ import os
 import tempfile
 
 from evaluation import workers
+from submission import output_lock
 from submission.errors import UserError
 from submission.study import DEFAULT_METRICS, metric_config
 
@@ -14,7 +15,10 @@ DEFAULT_METRIC_WORKERS = min(2, workers.cpu_count())
 
 
 def check_run(gin_file, output_dir, steps, metrics, resume, overwrite, time_budget, metric_workers=1):
-  """A UserError for the first argument of ``pipeline.run_pipeline`` that cannot work."""
+  """A UserError for the first argument of ``pipeline.run_pipeline`` that cannot work (``claim_run`` then checks
+  the output directory's state, under its lock)."""
+  if resume and overwrite:
+    raise UserError("--resume continues the run in the output directory and --overwrite replaces it: pass one")
   if metric_workers < 1:
     raise UserError(f"--metric_workers must be at least 1, got {metric_workers}")
   if not os.path.isfile(gin_file):
@@ -27,11 +31,21 @@ def check_run(gin_file, output_dir, steps, metrics, resume, overwrite, time_budg
     raise UserError(f"--metrics names no metric; give one or more of {', '.join(DEFAULT_METRICS)}, ...")
   for metric in metrics:
     metric_config(metric)
+  # The output's parent receives the temporary siblings an output is written to (and an --overwrite's new run)
+  # and the output's lock.
+  check_writable(os.path.dirname(os.path.abspath(output_dir)), f"output directory {output_dir}")
+
+
+def claim_run(gin_file, output_dir, steps, metrics, resume, overwrite, time_budget, metric_workers=1):
+  """``check_run``, then claims the output directory (``submission.output_lock``: another writer of it is refused,
+  naming its holder) and checks, under the claim, that the directory may be written; returns the claim."""
+  check_run(gin_file, output_dir, steps, metrics, resume, overwrite, time_budget, metric_workers)
+  claim = output_lock.claim(output_dir)
   if os.path.exists(output_dir) and not (resume or overwrite):
+    claim.release()
     raise UserError(f"output directory {output_dir} already exists; pass --resume to continue it or "
                     f"--overwrite to replace it")
-  # The output's parent receives the temporary siblings an output is written to (and an --overwrite's new run).
-  check_writable(os.path.dirname(os.path.abspath(output_dir)), f"output directory {output_dir}")
+  return claim
 
 
 def check_writable(directory, purpose):

@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from submission import architectures, cli, config_record, export, losses, optimizers  # noqa: F401  (configurables)
-from submission import model_card, summary_images
+from submission import model_card, output_lock, summary_images
 from submission import models  # registers every model configurable; models.base.dtype_policy below
 from submission.data import named_data
 from submission.atomic import atomic_directory, atomic_file
@@ -110,7 +110,7 @@ def configure_devices():
 
 def train_with_gin(model_dir, overwrite=False, gin_config_files=None, gin_bindings=None, resume=False, on_log=None):
   """Parses the gin config, trains, exports and writes results; the gin config is cleared afterwards."""
-  with cli.gin_config(gin_config_files, gin_bindings):
+  with output_lock.claim(model_dir), cli.gin_config(gin_config_files, gin_bindings):
     return train(model_dir, overwrite, resume=resume, on_log=on_log)
 
 
