@@ -58,8 +58,10 @@ fi
 # One writer per experiment directory (submission/output_lock.py): this shell holds the lock on fd 9 until it exits,
 # so a second run.sh on the same directory stops at once, naming this one.
 lock_file="$(dirname "$experiment")/.$(basename "$experiment").lock"
-mkdir -p "$(dirname "$experiment")"
-exec 9<>"$lock_file"
+if ! { mkdir -p "$(dirname "$experiment")" && exec 9<>"$lock_file"; } 2>/dev/null; then
+  "$python" -m submission.output_lock "$experiment"  # one line saying why (AICROWD_OUTPUT_PATH under a file, ...)
+  exit 2
+fi
 "$python" -m submission.output_lock "$experiment" 9 $$
 trap 'rm -f "$lock_file"' EXIT
 

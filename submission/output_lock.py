@@ -86,8 +86,9 @@ class OutputLock:
         handle.close()
         if e.errno not in (errno.EAGAIN, errno.EACCES):
           raise UserError(f"cannot lock output directory {self.directory} ({self.path}: {e.strerror})") from e
-        raise UserError(f"output directory {self.directory} is being written by {describe_holder(read_record(self.path))};"
-                        f" wait for it to finish or use another output directory (its command: {self.path})") from None
+        holder = describe_holder(read_record(self.path))
+        raise UserError(f"output directory {self.directory} is being written by {holder}; wait for it to finish "
+                        f"or use another output directory (its command: {self.path})") from None
       try:
         same = os.path.samestat(os.fstat(handle.fileno()), os.stat(self.path))
       except FileNotFoundError:
@@ -128,6 +129,10 @@ def claim(directory):
   """Claims ``directory`` for this process (a UserError naming the holder when another has it); returns a handle
   whose ``release()`` gives the claim back (the outermost release of a directory claimed twice)."""
   path = lock_path(directory)
+  if ".partial-" in os.path.basename(os.path.normpath(directory)):
+    # submission.atomic's temporary directory: its random name is known only to the writer that holds the final
+    # path's claim (an --overwrite's new run), so there is nothing to lock, and no lock file to leave behind.
+    return _Claim(None)
   if path not in _HELD:
     lock = OutputLock(directory)
     lock.acquire()
@@ -206,9 +211,15 @@ def _release_all():
 
 def main(argv=None):
   """``python -m submission.output_lock DIRECTORY FD PID``: locks the open file FD (inherited from a shell that
-  opened ``.<name>.lock`` beside DIRECTORY) for the shell PID, which keeps the lock until it exits (run.sh)."""
+  opened ``.<name>.lock`` beside DIRECTORY) for the shell PID, which keeps the lock until it exits (run.sh).
+  ``python -m submission.output_lock DIRECTORY``: one line saying why DIRECTORY's lock cannot be taken (for a
+  shell that could not open it: under a file, in /proc)."""
   from submission import cli  # pylint: disable=import-outside-toplevel
-  directory, descriptor, pid = (argv if argv is not None else sys.argv[1:])
+  argv = argv if argv is not None else sys.argv[1:]
+  if len(argv) == 1:
+    cli.main_guard(lambda: claim(argv[0]).release())
+    return
+  directory, descriptor, pid = argv
   cli.main_guard(OutputLock(directory, int(descriptor), int(pid)).acquire)
 
 

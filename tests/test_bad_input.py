@@ -3,12 +3,14 @@ complete is ever lost — above all a complete run under an --overwrite that fai
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
 
+import gin
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -16,8 +18,8 @@ import tensorflow as tf
 from conftest import (FAST_ARCHITECTURE, REPOSITORY_ROOT, assert_one_error_line, dlib_config, read_json,
                       run_python)
 from applications import run_local
-from evaluation import evaluate, pipeline
-from submission import optimizers, train
+from evaluation import evaluate, pipeline, pipeline_checks, representation_cache
+from submission import cli, model_card, optimizers, output_lock, train
 from submission.data import dsprites_render, named_data
 from submission.errors import UserError
 
@@ -108,7 +110,11 @@ def test_an_overwrite_killed_during_training_keeps_the_complete_run(complete_run
     process.send_signal(signal.SIGKILL)
     process.wait()
   assert files_of(output) == files
-  assert all(name.startswith(".run.partial-") for name in siblings(output))  # the killed new run, beside it
+  # Beside it: the killed new run and the lock file of its dead writer, both cleared by the next run to own it.
+  assert {name.split("-")[0] for name in siblings(output)} == {".run.partial", ".run.lock"}
+  with output_lock.claim(output):  # what run_local does first (the run itself is shared with other tests)
+    pass
+  assert siblings(output) == [] and files_of(output) == files
 
 
 def test_an_overwrite_that_succeeds_replaces_the_run(run_copy):

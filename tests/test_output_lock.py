@@ -64,15 +64,24 @@ def test_a_second_writer_stops_at_once_naming_the_holder(writer, holder):
     assert time.time() - start < 8, "refused only after TensorFlow was imported"
 
 
-def test_run_sh_holds_its_experiment_directory(holder, tmp_path):
-  directory, process = holder
+def run_sh(output_path, name):
   env = {k: v for k, v in os.environ.items() if not k.startswith(("AICROWD_", "SUBMISSION_"))}
-  env.update(AICROWD_OUTPUT_PATH=os.path.dirname(directory), AICROWD_EVALUATION_NAME=os.path.basename(directory),
-             AICROWD_DATASET_NAME="dummy_data", TF_CPP_MIN_LOG_LEVEL="2")
-  answer = subprocess.run([os.path.join(REPOSITORY_ROOT, "run.sh")], cwd=REPOSITORY_ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
-  assert_one_error_line(answer, *holder_fragments(process))
+  env.update(AICROWD_OUTPUT_PATH=output_path, AICROWD_EVALUATION_NAME=name, AICROWD_DATASET_NAME="dummy_data",
+             TF_CPP_MIN_LOG_LEVEL="2")
+  return subprocess.run([os.path.join(REPOSITORY_ROOT, "run.sh")], cwd=REPOSITORY_ROOT, env=env,
+                        capture_output=True, text=True, timeout=300)
+
+
+def test_run_sh_holds_its_experiment_directory(holder):
+  directory, process = holder
+  assert_one_error_line(run_sh(os.path.dirname(directory), os.path.basename(directory)), *holder_fragments(process))
   assert not os.path.exists(directory)
+
+
+def test_run_sh_with_an_output_path_under_a_file_is_one_line(tmp_path):
+  (tmp_path / "file").write_text("")
+  assert_one_error_line(run_sh(str(tmp_path / "file" / "shared"), "exp"), f"{tmp_path}/file/shared: Not a directory")
+  assert os.listdir(tmp_path) == ["file"]
 
 
 def test_a_claim_is_reentrant_and_released_with_its_lock_file(tmp_path):
