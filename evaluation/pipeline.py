@@ -83,6 +83,8 @@ def _run_pipeline(gin_file, output_dir, dataset, steps, metrics, resume, overwri
     batch_size = gin.query_parameter("model.batch_size")
     trained = training_complete(model_dir, training_steps)
     train.check_same_configuration(model_dir)
+    if not trained and os.path.isdir(model_dir):
+      train.check_checkpoint(model_dir)  # before what was made from the model is removed below
   if not trained:
     ensure_dataset(dataset_name)
     remove_outputs(output_dir, RunLayout.MODEL_OUTPUTS)  # made from the model that training is about to change

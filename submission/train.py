@@ -12,8 +12,14 @@ model's noise at step s with a stateless seed folded from ``model.random_seed`` 
 checkpoint continues exactly as the uninterrupted run would.
 """
 
+import contextlib
+import errno
+import glob
 import os
+import shutil
+import signal
 import sys
+import threading
 import time
 
 import gin
@@ -67,6 +73,37 @@ def check_same_configuration(model_dir):
   if found:
     raise UserError(f"{model_dir} was trained with another configuration: {config_record.describe(found)}. Resume "
                     f"with the same configuration, or pass --overwrite to start again")
+
+
+def check_checkpoint(model_dir):
+  """A UserError, before anything is changed, when ``model_dir``'s training cannot be continued: its last
+  checkpoint's files are gone, or it finished training and has no checkpoint at all (starting again from step 0
+  would not continue it). A run stopped before its first checkpoint has nothing to lose and simply starts."""
+  directory = os.path.join(model_dir, CHECKPOINT_DIR)
+  state = tf.train.get_checkpoint_state(directory)
+  if state and state.model_checkpoint_path:
+    path = state.model_checkpoint_path
+    if not (os.path.isfile(path + ".index") and glob.glob(glob.escape(path) + ".data-*")):
+      raise UserError(f"no checkpoint to resume {model_dir} from: {path}.index or its data file is missing; "
+                      f"nothing was changed. Pass --overwrite to train it again")
+  elif os.path.exists(os.path.join(model_dir, EXPORT_DIR)) or os.path.exists(os.path.join(model_dir, RESULTS_DIR)):
+    raise UserError(f"no checkpoint to resume {model_dir} from ({directory} holds none); nothing was changed. "
+                    f"Pass --overwrite to train it again")
+
+
+@contextlib.contextmanager
+def full_disk_named(path, what, needed=None):
+  """A full disk while writing ``what`` under ``path`` becomes one UserError naming the path, the space it needs
+  (when known) and the space free. TensorFlow reports ENOSPC as ResourceExhaustedError, not OSError."""
+  try:
+    yield
+  except (tf.errors.ResourceExhaustedError, OSError) as e:
+    if isinstance(e, OSError) and e.errno != errno.ENOSPC:
+      raise
+    free = shutil.disk_usage(path if os.path.exists(path) else os.path.dirname(path)).free
+    size = f"it needs about {needed / 1e6:.0f} MB, " if needed else ""
+    raise UserError(f"no space left on the device of {path} for {what}: {size}{free / 1e6:.0f} MB are free "
+                    f"({cli.one_line(e)[:120]})") from e
 
 
 def record_configuration(model_dir):
@@ -125,6 +162,7 @@ def train(model_dir, overwrite=False, model=gin.REQUIRED, training_steps=gin.REQ
   resuming = resume and os.path.isdir(model_dir)
   if resuming:
     check_same_configuration(model_dir)
+    check_checkpoint(model_dir)
   else:
     check_output_dir(model_dir, overwrite)
   if not resuming and os.path.exists(model_dir):

@@ -282,3 +282,19 @@ def test_a_failing_train_overwrite_keeps_the_old_model(run_copy):
         "dataset.name = 'dummy_data'", "model.training_steps = 2", "vae.beta = 'x'"])
   assert files_of(model_dir) == files
   assert not [name for name in os.listdir(run_copy) if name.startswith(".model.")]  # no temporary left behind
+
+
+# --- 9. nothing complete is deleted before the new work is known to be possible ---------------------------------------
+@pytest.mark.parametrize("removed", ["checkpoint files", "checkpoint directory"])
+def test_resume_without_a_checkpoint_says_so_and_keeps_everything(removed, run_copy):
+  checkpoints = os.path.join(run_copy, "model", "tf_checkpoint")
+  if removed == "checkpoint files":
+    for name in os.listdir(checkpoints):
+      if name.startswith("model.ckpt-"):
+        os.remove(os.path.join(checkpoints, name))
+  else:
+    shutil.rmtree(checkpoints)
+  files = files_of(run_copy)
+  with pytest.raises(UserError, match="no checkpoint to resume"):
+    run_local.run_local(GIN_FILE, run_copy, resume=True, **dict(TINY_RUN, steps=6))
+  assert files_of(run_copy) == files
