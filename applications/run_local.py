@@ -84,6 +84,10 @@ def main(argv=None):
   parser.add_argument("--metric_workers", type=int, default=DEFAULT_METRIC_WORKERS,
                       help="metrics evaluated at once, each in its own process (default: %(default)s)")
   args = parser.parse_args(argv)
+  for name, value in (("the gin file", args.gin_file), ("--dataset", args.dataset), ("--output", args.output)):
+    cli.main_guard(cli.check_not_empty, name, [value])
+  cli.main_guard(cli.check_not_empty, "a binding of --gin_bindings or --metric_bindings",
+                 cli.gin_bindings(args) + cli.metric_bindings(args))
   output = args.output or os.path.join("output", os.path.splitext(os.path.basename(args.gin_file))[0])
   metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
   steps, metric_bindings = args.steps, cli.metric_bindings(args)

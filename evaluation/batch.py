@@ -37,6 +37,7 @@ it. Without the seed, a pair's numbers would depend on what its worker ran befor
 the local backend or Ray, every pair gives the same numbers.
 """
 
+import ast
 import dataclasses
 import glob
 import os
@@ -173,6 +174,7 @@ class ConfigComparer:
     for metric, files in configs.items():
       with cli.gin_config(files, bindings):  # a bad binding stops the batch here, before any work
         self.bound[metric] = cli.parse_gin_text(gin.config_str())
+      check_sample_sizes(self.bound[metric])
 
   def current(self, pair):
     """{key: text} bound now for this pair's metric, with dataset.name 'auto' resolved as evaluate resolves it."""
@@ -191,6 +193,23 @@ class ConfigComparer:
     # Only the recorded keys count: a binding of a configurable the metric never calls is not recorded.
     return not config_record.differences(recorded, self.current(pair), may_change=IGNORED_KEYS,
                                          default=config_record.gin_default_text, keys=recorded)
+
+
+# dlib's metric parameters that count samples, batches or bins: 0 or 2.5 of them fails only once the metric runs
+# (after training, in the pipeline), so they are checked with the bindings.
+COUNT_PARAMETERS = frozenset({"num_train", "num_test", "num_eval", "batch_size", "num_variance_estimate",
+                              "num_bins", "num_samples"})
+
+
+def check_sample_sizes(bound):
+  """A UserError for the first bound count parameter ({key: gin text}) that is not a positive integer."""
+  for key, text in bound.items():
+    if key.rsplit(".", 1)[-1] in COUNT_PARAMETERS:
+      try:
+        value = ast.literal_eval(text)
+      except (ValueError, SyntaxError):
+        value = text
+      cli.check_integer(key, value)
 
 
 # --- one pair, in a worker --------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import os
 import tempfile
 
 from evaluation import workers
-from submission import output_lock
+from submission import cli, output_lock
 from submission.errors import UserError
 from submission.study import DEFAULT_METRICS, metric_config
 
@@ -21,12 +21,11 @@ def check_run(gin_file, output_dir, steps, metrics, resume, overwrite, time_budg
     raise UserError("--resume continues the run in the output directory and --overwrite replaces it: pass one")
   if metric_workers < 1:
     raise UserError(f"--metric_workers must be at least 1, got {metric_workers}")
-  if not os.path.isfile(gin_file):
-    raise UserError(f"gin config {gin_file} does not exist")
-  if steps is not None and steps < 1:
-    raise UserError(f"--steps must be at least 1, got {steps}")
-  if time_budget is not None and time_budget <= 0:
-    raise UserError(f"--time_budget must be a positive number of seconds, got {time_budget:g}")
+  cli.check_gin_file(gin_file)
+  if steps is not None:
+    cli.check_integer("--steps", steps)
+  if time_budget is not None:
+    cli.check_positive_number("--time_budget (seconds)", time_budget)
   if not metrics:
     raise UserError(f"--metrics names no metric; give one or more of {', '.join(DEFAULT_METRICS)}, ...")
   for metric in metrics:

@@ -49,8 +49,9 @@ def loop_settings(checkpoint_every_steps=1000, log_every_steps=100, time_budget_
   mixed precision (float16 compute in the networks; worth it on GPUs with tensor cores, not on CPUs)."""
   for name, value in (("checkpoint_every_steps", checkpoint_every_steps), ("log_every_steps", log_every_steps),
                       ("prefetch_batches", prefetch_batches)):
-    if not isinstance(value, int) or value < 1:
-      raise UserError(f"train_loop.{name} must be a positive integer, got {value!r}")
+    cli.check_integer(f"train_loop.{name}", value)
+  if time_budget_seconds is not None:
+    cli.check_positive_number("train_loop.time_budget_seconds", time_budget_seconds)
   return dict(checkpoint_every_steps=checkpoint_every_steps, log_every_steps=log_every_steps,
               time_budget_seconds=time_budget_seconds, prefetch_batches=prefetch_batches,
               mixed_precision=mixed_precision)
@@ -148,15 +149,23 @@ def configure_devices():
 def train_with_gin(model_dir, overwrite=False, gin_config_files=None, gin_bindings=None, resume=False, on_log=None):
   """Parses the gin config, trains, exports and writes results; the gin config is cleared afterwards."""
   with output_lock.claim(model_dir), cli.gin_config(gin_config_files, gin_bindings):
-    return train(model_dir, overwrite, resume=resume, on_log=on_log)
+    return train(model_dir, overwrite, resume=resume, on_log=on_log, bindings=gin_bindings)
 
 
-@gin.configurable("model", denylist=["model_dir", "overwrite", "resume", "on_log"])
+@gin.configurable("model", denylist=["model_dir", "overwrite", "resume", "on_log", "bindings"])
 def train(model_dir, overwrite=False, model=gin.REQUIRED, training_steps=gin.REQUIRED, random_seed=gin.REQUIRED,
-          batch_size=gin.REQUIRED, eval_steps=1000, name="", model_num=None, resume=False, on_log=None):
+          batch_size=gin.REQUIRED, eval_steps=1000, name="", model_num=None, resume=False, on_log=None,
+          bindings=()):
   """dlib's ``model`` configurable. ``name`` and ``model_num`` are only recorded, as in dlib. ``on_log(step,
-  steps_per_second, training_steps)`` is called at each logged step (the pipeline's time estimate)."""
+  steps_per_second, training_steps)`` is called at each logged step (the pipeline's time estimate). ``bindings``
+  (the command line's) must each take effect, else nothing is written (``cli.check_bindings_take_effect``)."""
   del name, model_num
+  # Before anything is written: a bad value would otherwise fail after the output directory was started (a
+  # batch size of 0 left a configuration record that refused the corrected rerun) or be rounded silently.
+  for parameter, value in (("training_steps", training_steps), ("batch_size", batch_size),
+                           ("eval_steps", eval_steps)):
+    cli.check_integer(f"model.{parameter}", value)
+  cli.check_integer("model.random_seed", random_seed, minimum=0, maximum=2**32 - 1)  # NumPy's seed range
   start = time.time()
   device = configure_devices()
   resuming = resume and os.path.isdir(model_dir)
@@ -168,7 +177,7 @@ def train(model_dir, overwrite=False, model=gin.REQUIRED, training_steps=gin.REQ
   if not resuming and os.path.exists(model_dir):
     # --overwrite: dlib deleted the old model first; here it stays until the new one is complete beside it.
     with atomic_directory(model_dir) as new_model_dir:
-      return train(new_model_dir)
+      return train(new_model_dir, bindings=bindings)
   settings = loop_settings()
   data = named_data.load()
   random_state = np.random.RandomState(random_seed)
@@ -183,6 +192,7 @@ def train(model_dir, overwrite=False, model=gin.REQUIRED, training_steps=gin.REQ
   loop.trace([batch_size] + list(data.observation_shape))
   loop.images = summary_images.checkpoint_images(model, data, eval_seed)
   loop.on_log = on_log
+  cli.check_bindings_take_effect(bindings or ())  # every configurable of the model has been called by now
   if not os.path.exists(os.path.join(model_dir, CHECKPOINT_DIR, CONFIGURATION_RECORD)):
     record_configuration(model_dir)  # once the model could be built: a bad config leaves no directory behind
   if resume:

@@ -218,13 +218,22 @@ def test_evaluating_an_incomplete_saved_model_is_one_error(removed, tiny_trained
 # --- 5, 6 and 8: what the command line refuses before TensorFlow is imported ---------------------------------------
 REFUSED_WITHOUT_TENSORFLOW = {
     "missing gin file": (["no_such.gin"], "no_such.gin does not exist"),
-    "negative steps": (["gin_configs/beta_vae.gin", "--steps", "-5"], "--steps must be at least 1"),
+    "negative steps": (["gin_configs/beta_vae.gin", "--steps", "-5"], "--steps must be an integer at least 1"),
+    "steps beyond int64": (["gin_configs/beta_vae.gin", "--steps", str(2**63)], "--steps must be an integer"),
     "no metrics": (["gin_configs/beta_vae.gin", "--metrics", ""], "--metrics names no metric"),
     "unknown metric": (["gin_configs/beta_vae.gin", "--metrics", "mig,mgi"], "unknown metric 'mgi'"),
-    "zero time budget": (["gin_configs/beta_vae.gin", "--time_budget", "0"], "--time_budget must be a positive number"),
+    "zero time budget": (["gin_configs/beta_vae.gin", "--time_budget", "0"], "--time_budget (seconds) must be"),
+    "NaN time budget": (["gin_configs/beta_vae.gin", "--time_budget", "nan"], "--time_budget (seconds) must be"),
+    "infinite time budget": (["gin_configs/beta_vae.gin", "--time_budget", "inf"], "must be a positive finite number"),
+    "resume and overwrite": (["gin_configs/beta_vae.gin", "--resume", "--overwrite"], "pass one"),
     "output exists": (["gin_configs/beta_vae.gin", "--output", "{tmp}"], "already exists"),
     "output in /proc": (["gin_configs/beta_vae.gin", "--output", "/proc/x/run"], "/proc is not writable"),
     "output under a file": (["gin_configs/beta_vae.gin", "--output", "{tmp}/file/run"], "file is a file"),
+    "empty data set": (["gin_configs/beta_vae.gin", "--dataset", ""], "--dataset is empty"),
+    "empty output": (["gin_configs/beta_vae.gin", "--output", ""], "--output is empty"),
+    "empty gin file": ([""], "the gin file is empty"),
+    "empty binding": (["gin_configs/beta_vae.gin", "--gin_bindings", " "], "binding of --gin_bindings or "),
+    "empty metric binding": (["gin_configs/beta_vae.gin", "--metric_bindings", ""], "binding of --gin_bindings or "),
 }
 
 
@@ -298,3 +307,91 @@ def test_resume_without_a_checkpoint_says_so_and_keeps_everything(removed, run_c
   with pytest.raises(UserError, match="no checkpoint to resume"):
     run_local.run_local(GIN_FILE, run_copy, resume=True, **dict(TINY_RUN, steps=6))
   assert files_of(run_copy) == files
+
+
+# --- 10. no binding silently without effect ---------------------------------------------------------------------------
+WITHOUT_EFFECT = {  # a binding on beta_vae.gin, what the refusal names
+    "shadowed by the config's scoped binding": ("AdamOptimizer.learning_rate = 30",
+                                                "the config's vae/AdamOptimizer.learning_rate wins"),
+    "another model's parameter": ("factor_vae.gamma = 10.", "this model never calls factor_vae"),
+    "a scope the model never enters": ("discriminator/AdamOptimizer.learning_rate = 0.1",
+                                       "this model never calls AdamOptimizer in scope discriminator"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(WITHOUT_EFFECT))
+def test_a_binding_without_effect_is_refused_before_anything_is_written(case, tmp_path):
+  binding, message = WITHOUT_EFFECT[case]
+  model_dir = str(tmp_path / "model")
+  with pytest.raises(UserError, match=f"binding '{binding.split(' =')[0]}' has no effect: {message}"):
+    train.train_with_gin(model_dir, gin_config_files=[GIN_FILE], gin_bindings=MODEL_BINDINGS + [
+        "dataset.name = 'dummy_data'", "model.training_steps = 2", binding])
+  assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("rate", [float("nan"), -0.1, 0])
+def test_a_learning_rate_that_cannot_train_is_refused(rate):
+  with pytest.raises(UserError, match="a learning rate must be a positive finite number"):
+    optimizers.adam_optimizer(learning_rate=rate)
+
+
+def test_the_scoped_learning_rate_is_the_one_that_counts():
+  with cli.gin_config([GIN_FILE], ["vae/AdamOptimizer.learning_rate = 30"]):
+    with gin.config_scope("vae"):  # as the models build their optimizer
+      assert float(optimizers.make_vae_optimizer().learning_rate) == 30.  # an integer, taken as the float
+
+
+def test_an_empty_binding_is_refused():
+  with pytest.raises(UserError, match="a gin binding is empty"):
+    with cli.gin_config([GIN_FILE], ["vae.beta = 2.", ""]):
+      pass
+
+
+# --- 11. bad values get one line, before anything is written ----------------------------------------------------------
+BAD_VALUES = {  # a binding on beta_vae.gin, what the refusal says
+    "no latent dimension": ("encoder.num_latent = 0", "encoder.num_latent must be an integer at least 1, got 0"),
+    "negative latent dimensions": ("encoder.num_latent = -3", "encoder.num_latent must be an integer"),
+    "fractional latent dimensions": ("encoder.num_latent = 2.5", "encoder.num_latent must be an integer"),
+    "negative seed": ("model.random_seed = -1", "model.random_seed must be an integer from 0 to 4294967295"),
+    "empty batches": ("model.batch_size = 0", "model.batch_size must be an integer at least 1, got 0"),
+    "fractional steps": ("model.training_steps = 20.5", "model.training_steps must be an integer"),
+    "steps as a float": ("model.training_steps = 1e9", "model.training_steps must be an integer"),
+    "negative learning rate": ("vae/AdamOptimizer.learning_rate = -0.1", "a learning rate must be a positive finite"),
+    "infinite learning rate": ("vae/AdamOptimizer.learning_rate = 1e999", "a learning rate must be a positive"),
+    "a list for a number": ("vae.beta = [1., 2.]", "cannot be trained with this configuration"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_VALUES))
+def test_a_bad_value_is_refused_before_anything_is_written(case, tmp_path):
+  binding, message = BAD_VALUES[case]
+  with pytest.raises(UserError, match=re.escape(message)):
+    train.train_with_gin(str(tmp_path / "model"), gin_config_files=[GIN_FILE], gin_bindings=MODEL_BINDINGS + [
+        "dataset.name = 'dummy_data'", "model.training_steps = 2", binding])
+  assert os.listdir(tmp_path) == []  # so the corrected rerun neither says "exists" nor refuses --resume
+
+
+def test_a_bad_metric_sample_size_is_refused_before_training(tmp_path, capsys):
+  output = str(tmp_path / "run")
+  with pytest.raises(UserError, match="mig.num_train must be an integer at least 1, got 0"):
+    run_local.run_local(GIN_FILE, output, **dict(TINY_RUN, metric_bindings=["mig.num_train = 0"]))
+  assert os.listdir(tmp_path) == [] and "[train]" not in capsys.readouterr().out
+
+
+GIN_FILES = {  # contents, what the refusal says
+    "empty": (b"# nothing bound\n\n", "is empty: it binds nothing"),
+    "byte-order mark": (b"\xef\xbb\xbfvae.beta = 2.\n", "starts with a byte-order mark"),
+    "binary": (bytes(range(256)), "is not a text file"),
+    "include of a missing file": (b"include 'no/such.gin'\n", "Unable to open file: no/such.gin"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(GIN_FILES))
+def test_a_gin_file_gin_cannot_read_is_one_line_naming_it(case, tmp_path):
+  content, message = GIN_FILES[case]
+  gin_file = tmp_path / "model.gin"
+  gin_file.write_bytes(content)
+  process = run_python(["-m", "applications.run_local", str(gin_file), "--output", str(tmp_path / "run"),
+                        "--dataset", "dummy_data", "--steps", "2", "--metrics", "mig"])
+  assert_one_error_line(process, str(gin_file) if case != "include of a missing file" else "model.gin", message)
+  assert os.listdir(tmp_path) == ["model.gin"]
