@@ -201,9 +201,22 @@ def one_line(error):
   return " ".join(str(error).split("\n  In call to configurable")[0].split())
 
 
+class Terminated(KeyboardInterrupt):
+  """SIGTERM (a grader stopping a container at its time limit, ``kill``), raised like Ctrl-C's KeyboardInterrupt
+  so that the same handlers keep the work (training writes a checkpoint at the current step)."""
+
+
+def _raise_terminated(signum, frame):
+  del signum, frame
+  raise Terminated()
+
+
 def main_guard(function, *args, **kwargs):
   """Runs ``function`` (argument parsing included, if it is inside); a UserError, or gin's complaint about a
-  missing required binding, becomes one ``error:`` line and exit status 2."""
+  missing required binding, becomes one ``error:`` line and exit status 2. Ctrl-C and SIGTERM stop it with one
+  line and 130 / 143, after what is running has kept its work."""
+  if threading.current_thread() is threading.main_thread():
+    signal.signal(signal.SIGTERM, _raise_terminated)
   try:
     return function(*args, **kwargs)
   except UserError as e:
@@ -212,9 +225,12 @@ def main_guard(function, *args, **kwargs):
     if not str(e).startswith("Required bindings"):  # gin, when a configurable is called without one
       raise
     fail(f"gin configuration: {one_line(e)}")
-  except KeyboardInterrupt:
-    print("error: interrupted; completed work is kept (training resumes with --resume)", file=sys.stderr)
-    sys.exit(130)
+  except KeyboardInterrupt as e:
+    terminated = isinstance(e, Terminated)
+    # No hint to --resume here: batch and sweep have none (a re-run continues them), and training says it itself.
+    print(f"error: {'terminated (SIGTERM)' if terminated else 'interrupted'}; completed work is kept",
+          file=sys.stderr)
+    sys.exit(128 + (signal.SIGTERM if terminated else signal.SIGINT))
 
 
 def fail(error):

@@ -313,6 +313,30 @@ class TrainingLoop:
 
   def run(self, stream, training_steps, settings, start):
     """Trains until ``training_steps``; checkpoints every N steps and at the end; honours a time budget."""
+    try:
+      self._run(stream, training_steps, settings, start)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through cli.main_guard: keep the steps made since the last one
+      self.save_on_interrupt()
+      raise
+
+  def save_on_interrupt(self):
+    """A checkpoint at the current step (the interrupted iteration either completed or never ran), written with
+    further interrupts held off, so that a second Ctrl-C cannot leave half a checkpoint."""
+    step = int(self.global_step.numpy())
+    saved = self.manager.latest_checkpoint
+    if step == 0 or (saved and saved.endswith(f"-{step}")) or int(self.first_bad_step.numpy()) >= 0:
+      return
+    held = {}
+    if threading.current_thread() is threading.main_thread():
+      held = {signum: signal.signal(signum, signal.SIG_IGN) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+      self.save()
+      print(f"[train] interrupted at step {step}: checkpoint written, continue with --resume", flush=True)
+    finally:
+      for signum, handler in held.items():
+        signal.signal(signum, handler)
+
+  def _run(self, stream, training_steps, settings, start):
     step = int(self.global_step.numpy())
     if step >= training_steps:
       return

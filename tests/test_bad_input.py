@@ -395,3 +395,29 @@ def test_a_gin_file_gin_cannot_read_is_one_line_naming_it(case, tmp_path):
                         "--dataset", "dummy_data", "--steps", "2", "--metrics", "mig"])
   assert_one_error_line(process, str(gin_file) if case != "include of a missing file" else "model.gin", message)
   assert os.listdir(tmp_path) == ["model.gin"]
+
+
+# --- 12. Ctrl-C and SIGTERM keep the work -----------------------------------------------------------------------------
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_during_training_writes_a_checkpoint_at_the_current_step(signum, tmp_path):
+  model_dir = str(tmp_path / "model")
+  command = [sys.executable, "-m", "submission.train", "--model_dir", model_dir, "--gin_config", GIN_FILE,
+             "--gin_bindings", *MODEL_BINDINGS, "train_loop.checkpoint_every_steps = 100000",
+             "dataset.name = 'dummy_data'", "model.training_steps = 100000"]
+  # SIGINT as at a terminal (a shell starts background jobs, pytest maybe among them, with SIGINT ignored).
+  process = subprocess.Popen(command, cwd=REPOSITORY_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+  for line in process.stdout:
+    if line.startswith("[train] step 3/"):  # a few steps trained, none checkpointed (every 100000)
+      break
+  process.send_signal(signum)
+  out, err = process.communicate(timeout=300)
+  assert process.returncode == 128 + signum, err
+  errors = [line for line in err.splitlines() if line.startswith("error: ")]
+  assert errors == [f"error: {'terminated (SIGTERM)' if signum == signal.SIGTERM else 'interrupted'}; completed "
+                    f"work is kept"], err
+  assert "checkpoint written, continue with --resume" in out
+  step = int(out.split("[train] interrupted at step ")[1].split(":")[0])
+  assert step >= 3
+  assert tf.train.latest_checkpoint(os.path.join(model_dir, "tf_checkpoint")).endswith(f"model.ckpt-{step}")
