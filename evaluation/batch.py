@@ -46,6 +46,7 @@ import time
 
 from evaluation import workers
 from submission import cli, config_record, layout, study
+from submission.atomic import read_json
 from submission.errors import UserError
 from submission.layout import RunLayout
 
@@ -188,6 +189,10 @@ class ConfigComparer:
   def is_complete(self, pair):
     recorded_file = os.path.join(pair.output_dir, RECORDED_CONFIG)
     if not (os.path.isfile(os.path.join(pair.output_dir, RESULTS_FILE)) and os.path.isfile(recorded_file)):
+      return False
+    try:
+      read_json(os.path.join(pair.output_dir, RESULTS_FILE))
+    except ValueError:  # damaged (the file is written whole, so by hand or by the disk): evaluated again
       return False
     recorded = config_record.read_gin_record(recorded_file)
     # Only the recorded keys count: a binding of a configurable the metric never calls is not recorded.

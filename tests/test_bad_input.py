@@ -421,3 +421,27 @@ def test_an_interrupt_during_training_writes_a_checkpoint_at_the_current_step(si
   step = int(out.split("[train] interrupted at step ")[1].split(":")[0])
   assert step >= 3
   assert tf.train.latest_checkpoint(os.path.join(model_dir, "tf_checkpoint")).endswith(f"model.ckpt-{step}")
+
+
+# --- 13. damaged derived files are rebuilt or named -------------------------------------------------------------------
+def test_a_damaged_metric_result_is_evaluated_again_on_resume(run_copy, capsys):
+  results = os.path.join(run_copy, "metrics", "mean", "mig", "results", "json", "evaluation_results.json")
+  with open(results, "r+") as f:
+    f.truncate(10)
+  run_local.run_local(GIN_FILE, run_copy, resume=True, **TINY_RUN)
+  assert "discrete_mig" in read_json(results)
+  assert "[evaluate] mig on " in capsys.readouterr().out
+
+
+def test_a_truncated_representation_cache_is_taken_for_missing(tmp_path):
+  path = str(tmp_path / "dummy_data.npz")
+  np.savez(path, codes=np.zeros((4, 2), np.float32), key=np.array(json.dumps({"count": 4})))
+  with open(path, "r+b") as f:
+    f.truncate(os.path.getsize(path) // 2)
+  assert representation_cache.read_codes(path, {"count": 4}) is None  # so it is built again, not a BadZipFile
+
+
+def test_a_damaged_model_card_is_named(tmp_path):
+  (tmp_path / "model_card.json").write_text('{"format": ')
+  with pytest.raises(UserError, match=f"{tmp_path}/model_card.json is damaged"):
+    model_card.read(str(tmp_path))
