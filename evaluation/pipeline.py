@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from disentanglement_lib.utils import resources
 from evaluation import batch, workers
-from evaluation.pipeline_checks import DEFAULT_METRIC_WORKERS, check_writable, claim_run
+from evaluation.pipeline_checks import DEFAULT_METRIC_WORKERS, check_free_space, check_writable, claim_run
 from submission import cli, job_estimate, layout, postprocess, provenance, study, train
 from submission.atomic import atomic_directory, atomic_file
 from submission.data import dsprites_render, named_data
@@ -38,6 +38,7 @@ def ensure_dataset(name):
   dsprites_file = os.path.join(named_data.data_root(), named_data.DSPRITES_FILE)
   if missing == [dsprites_file]:
     check_writable(named_data.data_root(), f"{dsprites_file} (DISENTANGLEMENT_LIB_DATA)")
+    check_free_space(named_data.data_root(), dsprites_render.RENDERED_BYTES, "the rendered dSprites file")
     print(f"[data] {dsprites_file} not found: rendering dSprites there (a re-rendering in the official format, "
           f"not DeepMind's file; about 30 s, 3.1 GB)", flush=True)
     dsprites_render.write_dsprites_npz(named_data.data_root())

@@ -2,6 +2,7 @@
 (importing TensorFlow costs 10-15 s), and the default number of metrics evaluated at once."""
 
 import os
+import shutil
 import tempfile
 
 from evaluation import workers
@@ -12,6 +13,7 @@ from submission.study import DEFAULT_METRICS, metric_config
 # Metrics evaluated at once, each in its own process with cores/N threads (bench/metric_suite.py measures the
 # suite with 1 and 2 workers; on 2 cores DCI's boosting runs beside the others).
 DEFAULT_METRIC_WORKERS = min(2, workers.cpu_count())
+NAME_MAX = 255  # bytes in one path component, on every file system Linux uses for this
 
 
 def check_run(gin_file, output_dir, steps, metrics, resume, overwrite, time_budget, metric_workers=1):
@@ -30,9 +32,28 @@ def check_run(gin_file, output_dir, steps, metrics, resume, overwrite, time_budg
     raise UserError(f"--metrics names no metric; give one or more of {', '.join(DEFAULT_METRICS)}, ...")
   for metric in metrics:
     metric_config(metric)
+  check_output_path(output_dir)
   # The output's parent receives the temporary siblings an output is written to (and an --overwrite's new run)
   # and the output's lock.
   check_writable(os.path.dirname(os.path.abspath(output_dir)), f"output directory {output_dir}")
+
+
+# What the longest sibling of an output adds to its name: ".<name>.partial-12345678" (submission.atomic).
+SIBLING_EXTRA = len("..partial-12345678")
+
+
+def check_output_path(output_dir):
+  """A UserError for an output path that cannot be made: a symbolic link to nothing (makedirs would fail on it)
+  or a component longer than the file system allows, the last one with room for its temporary siblings."""
+  if os.path.islink(output_dir) and not os.path.exists(output_dir):
+    raise UserError(f"output directory {output_dir} is a symbolic link to {os.readlink(output_dir)}, which does "
+                    f"not exist; remove the link or create its target")
+  parts = [part for part in os.path.abspath(output_dir).split(os.sep) if part]
+  for index, part in enumerate(parts):
+    allowed = NAME_MAX - (SIBLING_EXTRA if index == len(parts) - 1 else 0)
+    if len(part.encode()) > allowed:
+      raise UserError(f"output directory {output_dir}: the name {part[:20]}... is {len(part.encode())} bytes long; "
+                      f"at most {allowed} fit ({NAME_MAX} is the file system's limit)")
 
 
 def claim_run(gin_file, output_dir, steps, metrics, resume, overwrite, time_budget, metric_workers=1):
@@ -50,12 +71,27 @@ def claim_run(gin_file, output_dir, steps, metrics, resume, overwrite, time_budg
 def check_writable(directory, purpose):
   """A UserError unless ``directory`` exists and takes new entries, or could be created; ``purpose`` names what
   it is for in the message."""
-  existing = directory
-  while not os.path.exists(existing):
-    existing = os.path.dirname(existing)
+  existing = existing_ancestor(directory)
   if not os.path.isdir(existing):
     raise UserError(f"cannot create {purpose}: {existing} is a file, not a directory")
   try:
     os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".write-test-"))
   except OSError as e:
     raise UserError(f"cannot create {purpose}: {existing} is not writable ({e.strerror})") from e
+
+
+def existing_ancestor(path):
+  """``path`` or its nearest ancestor that exists."""
+  existing = os.path.abspath(path)
+  while not os.path.exists(existing):
+    existing = os.path.dirname(existing)
+  return existing
+
+
+def check_free_space(directory, needed, purpose):
+  """A UserError unless the file system of ``directory`` (or of the ancestor that will hold it) has ``needed``
+  bytes free: a full disk found before, not hours into, the write."""
+  free = shutil.disk_usage(existing_ancestor(directory)).free
+  if free < needed:
+    raise UserError(f"not enough space for {purpose} in {directory}: it needs {needed / 1e9:.2f} GB, "
+                    f"{free / 1e9:.2f} GB are free")

@@ -201,7 +201,8 @@ def train(model_dir, overwrite=False, model=gin.REQUIRED, training_steps=gin.REQ
                          prefetch=settings["prefetch_batches"])
   loop.run(stream, training_steps, settings, start)
 
-  export.export_model(model, os.path.join(model_dir, EXPORT_DIR))
+  with full_disk_named(os.path.join(model_dir, EXPORT_DIR), "the SavedModel"):
+    export.export_model(model, os.path.join(model_dir, EXPORT_DIR))
   with open(os.path.join(model_dir, CHECKPOINT_DIR, CONFIGURATION_RECORD)) as f:
     model_card.ModelCard.of(model, named_data.dataset_name(), losses.reconstruction_activation(), f.read()).write(
         model_dir)
@@ -290,9 +291,24 @@ class TrainingLoop:
 
   def save(self):
     self.check_finite()
-    self.manager.save(checkpoint_number=self.global_step)
+    step = int(self.global_step.numpy())
+    kept = (f"; the last complete checkpoint ({self.manager.latest_checkpoint}) is kept"
+            if self.manager.latest_checkpoint else "")
+    with full_disk_named(self.checkpoint_dir, f"the checkpoint of step {step}{kept}", self.checkpoint_bytes()):
+      self.manager.save(checkpoint_number=self.global_step)
     if self.images:
       self.images.write(self.summary_writer(), int(self.global_step.numpy()))
+
+  def checkpoint_bytes(self):
+    """The size of a checkpoint: every variable it holds (weights and the optimizers' state)."""
+    return sum(int(np.prod(v.shape)) * tf.as_dtype(v.dtype).size for v in self.checkpoint_variables())
+
+  def checkpoint_variables(self):
+    found = {}
+    for item in self.model.checkpoint_items().values():
+      for variable in getattr(item, "variables", ()):
+        found[id(variable)] = variable
+    return list(found.values())
 
   def summary_writer(self):
     if self.writer is None:

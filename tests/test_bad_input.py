@@ -445,3 +445,37 @@ def test_a_damaged_model_card_is_named(tmp_path):
   (tmp_path / "model_card.json").write_text('{"format": ')
   with pytest.raises(UserError, match=f"{tmp_path}/model_card.json is damaged"):
     model_card.read(str(tmp_path))
+
+
+# --- 14. output paths that cannot be made -----------------------------------------------------------------------------
+def test_an_output_path_that_cannot_be_made_is_one_line(tmp_path):
+  link = tmp_path / "link"
+  link.symlink_to(tmp_path / "nowhere")
+  with pytest.raises(UserError, match="is a symbolic link to .*nowhere, which does not exist"):
+    pipeline_checks.check_run(GIN_FILE, str(link), None, ["mig"], False, False, None)
+  with pytest.raises(UserError, match="is 250 bytes long; at most 237 fit"):
+    pipeline_checks.check_run(GIN_FILE, str(tmp_path / ("x" * 250)), None, ["mig"], False, False, None)
+  with pytest.raises(UserError, match="is 256 bytes long; at most 255 fit"):
+    pipeline_checks.check_run(GIN_FILE, str(tmp_path / ("y" * 256) / "run"), None, ["mig"], False, False, None)
+  assert os.listdir(tmp_path) == ["link"]
+
+
+# --- 15. a full disk --------------------------------------------------------------------------------------------------
+def test_a_full_disk_at_a_checkpoint_is_one_line_naming_the_path_and_the_space(tmp_path, monkeypatch):
+  def full(*args, **kwargs):
+    raise tf.errors.ResourceExhaustedError(None, None, "tmp_path/model.ckpt-2_temp; No space left on device")
+  monkeypatch.setattr(tf.train.CheckpointManager, "save", full)
+  model_dir = str(tmp_path / "model")
+  with pytest.raises(UserError, match=f"no space left on the device of {model_dir}/tf_checkpoint for the checkpoint "
+                     f"of step 2: it needs about [0-9]+ MB, [0-9]+ MB are free"):
+    train.train_with_gin(model_dir, gin_config_files=[GIN_FILE], gin_bindings=MODEL_BINDINGS + [
+        "dataset.name = 'dummy_data'", "model.training_steps = 2"])
+
+
+def test_rendering_dsprites_on_a_full_disk_is_refused_before_it_starts(tmp_path, monkeypatch):
+  monkeypatch.setenv("DISENTANGLEMENT_LIB_DATA", str(tmp_path))
+  monkeypatch.setattr(dsprites_render, "write_dsprites_npz", lambda *args: pytest.fail("rendered"))
+  usage = shutil.disk_usage(str(tmp_path))
+  monkeypatch.setattr(pipeline_checks.shutil, "disk_usage", lambda path: usage._replace(free=10**9))
+  with pytest.raises(UserError, match="not enough space for the rendered dSprites file .*: it needs 3.09 GB, 1.00 GB"):
+    pipeline.ensure_dataset("dsprites_full")
