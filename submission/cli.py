@@ -51,10 +51,12 @@ def check_integer(name, value, minimum=1, maximum=INT64_MAX):
   return value
 
 
-def check_positive_number(name, value):
-  """A UserError unless ``value`` is a finite number above 0 (a NaN or negative rate trains nothing useful)."""
-  if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-    raise UserError(f"{name} must be a positive finite number, got {value!r}")
+def check_positive_number(name, value, or_zero=False):
+  """A UserError unless ``value`` is a finite number above 0, or 0 too if ``or_zero`` (a NaN or negative rate
+  trains nothing useful)."""
+  if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+      or value < 0 or (value == 0 and not or_zero)):
+    raise UserError(f"{name} must be a {'non-negative' if or_zero else 'positive'} finite number, got {value!r}")
   return value
 
 

@@ -51,7 +51,8 @@ def loop_settings(checkpoint_every_steps=1000, log_every_steps=100, time_budget_
                       ("prefetch_batches", prefetch_batches)):
     cli.check_integer(f"train_loop.{name}", value)
   if time_budget_seconds is not None:
-    cli.check_positive_number("train_loop.time_budget_seconds", time_budget_seconds)
+    # 0 is run.sh's budget when setting up took all of it: training stops after its first step.
+    cli.check_positive_number("train_loop.time_budget_seconds", time_budget_seconds, or_zero=True)
   return dict(checkpoint_every_steps=checkpoint_every_steps, log_every_steps=log_every_steps,
               time_budget_seconds=time_budget_seconds, prefetch_batches=prefetch_batches,
               mixed_precision=mixed_precision)
