@@ -423,6 +423,26 @@ def test_an_interrupt_during_training_writes_a_checkpoint_at_the_current_step(si
   assert tf.train.latest_checkpoint(os.path.join(model_dir, "tf_checkpoint")).endswith(f"model.ckpt-{step}")
 
 
+
+def test_run_sh_passes_sigterm_on_to_training(tmp_path):
+  # A grader stops the container with SIGTERM to run.sh: training keeps its steps, and run.sh ends with 143.
+  env = {k: v for k, v in os.environ.items() if not k.startswith(("AICROWD_", "SUBMISSION_"))}
+  env.update(AICROWD_OUTPUT_PATH=str(tmp_path), AICROWD_EVALUATION_NAME="exp", AICROWD_DATASET_NAME="dummy_data",
+             TF_CPP_MIN_LOG_LEVEL="2", SUBMISSION_GIN=GIN_FILE, SUBMISSION_GIN_BINDINGS="; ".join(
+                 MODEL_BINDINGS + ["model.training_steps = 100000", "train_loop.checkpoint_every_steps = 100000"]))
+  process = subprocess.Popen([os.path.join(REPOSITORY_ROOT, "run.sh")], cwd=REPOSITORY_ROOT, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  for line in process.stdout:
+    if line.startswith("[train] step 3/"):
+      break
+  process.send_signal(signal.SIGTERM)
+  out, err = process.communicate(timeout=300)
+  assert process.returncode == 143, err
+  step = int(out.split("[train] interrupted at step ")[1].split(":")[0])
+  assert tf.train.latest_checkpoint(str(tmp_path / "exp" / "model" / "tf_checkpoint")).endswith(f"-{step}")
+  assert "error: terminated (SIGTERM); completed work is kept" in err
+  assert os.listdir(tmp_path) == ["exp"]  # run.sh's lock is gone with it
+
 # --- 13. damaged derived files are rebuilt or named -------------------------------------------------------------------
 def test_a_damaged_metric_result_is_evaluated_again_on_resume(run_copy, capsys):
   results = os.path.join(run_copy, "metrics", "mean", "mig", "results", "json", "evaluation_results.json")
