@@ -162,6 +162,11 @@ def load_sweep(path):
       raise UserError(f"{where}: needs datasets, seeds and models, none of them empty")
     grid_bindings = common + _list(grid, "bindings", str, where)
     grid_metrics = _list(grid, "metrics", str, where, default=settings["metrics"])
+    for metric in grid_metrics:  # before any point starts, not in each point after it trained
+      try:
+        study.metric_config(metric)
+      except UserError as e:
+        raise UserError(f"{where}: {e}") from None
     grid_metric_bindings = settings["metric_bindings"] + _list(grid, "metric_bindings", str, where)
     settings_per_dataset = [s for m, model in enumerate(models)
                             for s in model_settings(model, f"{where}, model {m + 1}")]

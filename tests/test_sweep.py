@@ -123,6 +123,8 @@ def test_bad_sweep_files_are_one_clear_error(tmp_path):
                         (TINY_SWEEP.replace("gin_configs/beta_vae.gin", "gin_configs/nope.gin"), "does not exist"),
                         (TINY_SWEEP.replace("[[grid]]\nfirst_model_num = 10", "[[grid]]\nfirst_model_num = 1"),
                          "model_num 1 is already used"),
+                        (TINY_SWEEP.replace('metrics = ["mig"]', 'metrics = ["mgi"]'),
+                         "grid 1: unknown metric 'mgi'"),  # before any point starts
                         ("grid = 3", "at least one"), ("x = [", "not valid TOML")):
     bad.write_text(text)
     with pytest.raises(UserError, match=message):
