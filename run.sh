@@ -42,6 +42,25 @@ fi
 experiment="$AICROWD_OUTPUT_PATH/$AICROWD_EVALUATION_NAME"
 
 aicrowd() { "$python" -m applications.aicrowd "$@"; }  # progress events, budget, dlib paths
+# A grader stops a container at its time limit with SIGTERM to this shell, which bash would act on only after the
+# step running in the foreground had finished: the steps run in the background and the signal is passed on to them
+# (training then writes a checkpoint at its current step), and the shell waits until the step has exited.
+# (Passed on as SIGTERM either way: a background step starts with SIGINT ignored, as bash starts every one.)
+step_pid=""
+pass_on() { if [ -n "$step_pid" ]; then kill -s TERM "$step_pid" 2>/dev/null || true; fi; }
+trap pass_on TERM INT
+step() {
+  "$@" &
+  step_pid=$!
+  local status=0
+  wait "$step_pid" || status=$?
+  while kill -0 "$step_pid" 2>/dev/null; do  # wait was cut short by a signal passed on: wait for the exit
+    status=0
+    wait "$step_pid" || status=$?
+  done
+  step_pid=""
+  return "$status"
+}
 failed() {
   local status=$?
   aicrowd error "run.sh failed with exit status $status" || true
@@ -66,6 +85,16 @@ fi
 if ! mkdir -p "$experiment" 2>/dev/null || [ ! -w "$experiment" ]; then
   stop "AICROWD_OUTPUT_PATH: $experiment is not writable by uid $(id -u) (is the output volume mounted writable?)"
 fi
+
+# One writer per experiment directory (submission/output_lock.py): this shell holds the lock on fd 9 until it exits,
+# so a second run.sh on the same directory stops at once, naming this one.
+lock_file="$(dirname "$experiment")/.$(basename "$experiment").lock"
+if ! { mkdir -p "$(dirname "$experiment")" && exec 9<>"$lock_file"; } 2>/dev/null; then
+  "$python" -m submission.output_lock "$experiment"  # one line saying why (AICROWD_OUTPUT_PATH under a file, ...)
+  exit 2
+fi
+"$python" -m submission.output_lock "$experiment" 9 $$
+trap 'rm -f "$lock_file"' EXIT
 
 bindings=()
 if [ -n "${AICROWD_DATASET_NAME:-}" ]; then
@@ -92,12 +121,12 @@ train_args=(--model_dir "$experiment/model" --overwrite --gin_config "$gin_file"
 if [ "${#bindings[@]}" -gt 0 ]; then
   train_args+=(--gin_bindings "${bindings[@]}")
 fi
-"$python" -m submission.train "${train_args[@]}"
+step "$python" -m submission.train "${train_args[@]}"
 aicrowd progress 0.9
 
 mean_gin="$(aicrowd dlib-config config/unsupervised_study_v1/postprocess_configs/mean.gin)"
 echo "[run.sh] mean representation into $experiment/representation"
-"$python" -m submission.postprocess --model_dir "$experiment/model" --output_dir "$experiment/representation" \
+step "$python" -m submission.postprocess --model_dir "$experiment/model" --output_dir "$experiment/representation" \
   --overwrite --gin_config "$mean_gin"
 aicrowd progress 1.0
 echo "[run.sh] written: $experiment/representation (and $experiment/model)"

@@ -15,9 +15,9 @@ import os
 import shlex
 import sys
 
-from evaluation.pipeline_checks import DEFAULT_METRIC_WORKERS, check_run
+from evaluation.pipeline_checks import DEFAULT_METRIC_WORKERS, claim_run
 from evaluation import job_estimate
-from submission import cli
+from submission import cli, output_lock
 from submission.layout import RunLayout
 from evaluation.metrics.table import DEFAULT_METRICS
 
@@ -36,13 +36,14 @@ def run_local(gin_file, output_dir, **options):
   (``OUT/visualizations``, drawn when missing), ``OUT/reproduce.sh`` and ``OUT/report.html``. Returns the scores."""
   from applications import report  # pylint: disable=import-outside-toplevel  (TensorFlow: only once checked)
   from evaluation import pipeline  # pylint: disable=import-outside-toplevel
-  scores = pipeline.run_pipeline(gin_file, output_dir, **options)
-  command = run_local_command(gin_file, output_dir, {
-      "quick": options.get("preset") == job_estimate.QUICK_PRESET, "dataset": options.get("dataset"),
-      "steps": options.get("steps"), "metrics": ",".join(options.get("metrics", DEFAULT_METRICS)),
-      "time_budget": options.get("time_budget"), "gin_bindings": list(options.get("gin_bindings", ())),
-      "metric_bindings": list(options.get("metric_bindings", ()))})
-  page = report.write_run_report(output_dir, command)  # draws the pictures first when they are missing
+  with output_lock.claim(output_dir):  # the pictures and the page too are this run's to write
+    scores = pipeline.run_pipeline(gin_file, output_dir, **options)
+    command = run_local_command(gin_file, output_dir, {
+        "quick": options.get("preset") == job_estimate.QUICK_PRESET, "dataset": options.get("dataset"),
+        "steps": options.get("steps"), "metrics": ",".join(options.get("metrics", DEFAULT_METRICS)),
+        "time_budget": options.get("time_budget"), "gin_bindings": list(options.get("gin_bindings", ())),
+        "metric_bindings": list(options.get("metric_bindings", ()))})
+    page = report.write_run_report(output_dir, command)  # draws the pictures first when they are missing
   pictures = RunLayout(output_dir).pictures
   print(f"pictures in {pictures}: " + ", ".join(sorted(os.listdir(pictures))))
   print(f"report: {page}")
@@ -85,6 +86,10 @@ def main(argv=None):
   parser.add_argument("--metric_workers", type=int, default=DEFAULT_METRIC_WORKERS,
                       help="metrics evaluated at once, each in its own process (default: %(default)s)")
   args = parser.parse_args(argv)
+  for name, value in (("the gin file", args.gin_file), ("--dataset", args.dataset), ("--output", args.output)):
+    cli.main_guard(cli.check_not_empty, name, [value])
+  cli.main_guard(cli.check_not_empty, "a binding of --gin_bindings or --metric_bindings",
+                 cli.gin_bindings(args) + cli.metric_bindings(args))
   output = args.output or os.path.join("output", os.path.splitext(os.path.basename(args.gin_file))[0])
   metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
   steps, metric_bindings = args.steps, cli.metric_bindings(args)
@@ -94,11 +99,14 @@ def main(argv=None):
   run = dict(dataset=args.dataset, steps=steps, metrics=metrics, resume=args.resume, overwrite=args.overwrite,
              time_budget=args.time_budget, gin_bindings=cli.gin_bindings(args), metric_bindings=metric_bindings,
              metric_workers=args.metric_workers, preset=job_estimate.QUICK_PRESET if args.quick else None)
-  cli.main_guard(check_run, args.gin_file, output, steps, metrics, args.resume, args.overwrite,
-                 args.time_budget, args.metric_workers)
-  if args.quick:
-    print(job_estimate.describe_quick(steps), flush=True)
-  cli.main_guard(run_local, args.gin_file, output, **run)
+  # Claimed before TensorFlow is imported, so that a second writer of the output stops at once; the pipeline
+  # claims it again (this process already holds it).
+  claim = cli.main_guard(claim_run, args.gin_file, output, steps, metrics, args.resume, args.overwrite,
+                         args.time_budget, args.metric_workers)
+  with claim:
+    if args.quick:
+      print(job_estimate.describe_quick(steps), flush=True)
+    cli.main_guard(run_local, args.gin_file, output, **run)
 
 
 if __name__ == "__main__":

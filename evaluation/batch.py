@@ -37,6 +37,7 @@ it. Without the seed, a pair's numbers would depend on what its worker ran befor
 the local backend or Ray, every pair gives the same numbers.
 """
 
+import ast
 import dataclasses
 import glob
 import os
@@ -46,6 +47,7 @@ import time
 from evaluation import workers
 from evaluation.metrics import table
 from submission import cli, config_record, layout
+from submission.atomic import read_json
 from submission.errors import UserError
 from submission.layout import RunLayout
 
@@ -174,6 +176,7 @@ class ConfigComparer:
     for metric, files in configs.items():
       with cli.gin_config(files, bindings):  # a bad binding stops the batch here, before any work
         self.bound[metric] = cli.parse_gin_text(gin.config_str())
+      check_sample_sizes(self.bound[metric])
 
   def current(self, pair):
     """{key: text} bound now for this pair's metric, with dataset.name 'auto' resolved as evaluate resolves it."""
@@ -188,10 +191,31 @@ class ConfigComparer:
     recorded_file = os.path.join(pair.output_dir, RECORDED_CONFIG)
     if not (os.path.isfile(os.path.join(pair.output_dir, RESULTS_FILE)) and os.path.isfile(recorded_file)):
       return False
+    try:
+      read_json(os.path.join(pair.output_dir, RESULTS_FILE))
+    except ValueError:  # damaged (the file is written whole, so by hand or by the disk): evaluated again
+      return False
     recorded = config_record.read_gin_record(recorded_file)
     # Only the recorded keys count: a binding of a configurable the metric never calls is not recorded.
     return not config_record.differences(recorded, self.current(pair), may_change=IGNORED_KEYS,
                                          default=config_record.gin_default_text, keys=recorded)
+
+
+# dlib's metric parameters that count samples, batches or bins: 0 or 2.5 of them fails only once the metric runs
+# (after training, in the pipeline), so they are checked with the bindings.
+COUNT_PARAMETERS = frozenset({"num_train", "num_test", "num_eval", "batch_size", "num_variance_estimate",
+                              "num_bins", "num_samples"})
+
+
+def check_sample_sizes(bound):
+  """A UserError for the first bound count parameter ({key: gin text}) that is not a positive integer."""
+  for key, text in bound.items():
+    if key.rsplit(".", 1)[-1] in COUNT_PARAMETERS:
+      try:
+        value = ast.literal_eval(text)
+      except (ValueError, SyntaxError):
+        value = text
+      cli.check_integer(key, value)
 
 
 # --- one pair, in a worker --------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from evaluation import representation_cache, unsupervised_scores
 from evaluation.metrics import dci_parallel, table
-from submission import cli, layout
+from submission import cli, layout, output_lock
 from submission.data import named_data
 from submission.errors import UserError
 from submission.postprocess import resolve_auto_dataset
@@ -71,7 +71,7 @@ def call_metric(evaluation_fn, data, representation_function, random_seed, artif
 
 
 def evaluate_with_gin(representation_dir, output_dir, overwrite=False, gin_config_files=None, gin_bindings=None):
-  with cli.gin_config(gin_config_files, gin_bindings):
+  with output_lock.claim(output_dir), cli.gin_config(gin_config_files, gin_bindings):
     return evaluate(representation_dir, output_dir, overwrite)
 
 

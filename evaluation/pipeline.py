@@ -24,7 +24,7 @@ from disentanglement_lib.utils import resources
 from evaluation import batch, job_estimate, workers
 from evaluation.metrics import table
 from evaluation.metrics.table import DEFAULT_METRICS, headline, metric_config
-from evaluation.pipeline_checks import DEFAULT_METRIC_WORKERS, check_run, check_writable
+from evaluation.pipeline_checks import DEFAULT_METRIC_WORKERS, check_free_space, check_writable, claim_run
 from submission import cli, layout, postprocess, provenance, train
 from submission.atomic import atomic_directory, atomic_file
 from submission.data import dsprites_render, named_data
@@ -41,6 +41,7 @@ def ensure_dataset(name):
   dsprites_file = os.path.join(named_data.data_root(), named_data.DSPRITES_FILE)
   if missing == [dsprites_file]:
     check_writable(named_data.data_root(), f"{dsprites_file} (DISENTANGLEMENT_LIB_DATA)")
+    check_free_space(named_data.data_root(), dsprites_render.RENDERED_BYTES, "the rendered dSprites file")
     print(f"[data] {dsprites_file} not found: rendering dSprites there (a re-rendering in the official format, "
           f"not DeepMind's file; about 30 s, 3.1 GB)", flush=True)
     dsprites_render.write_dsprites_npz(named_data.data_root())
@@ -53,7 +54,13 @@ def run_pipeline(gin_file, output_dir, dataset=None, steps=None, metrics=DEFAULT
                  metric_workers=DEFAULT_METRIC_WORKERS, preset=None):
   """Runs every step not already complete; returns {metric: {key: value}}. ``preset`` ('quick') marks the
   scores (the caller has applied the preset's settings)."""
-  check_run(gin_file, output_dir, steps, metrics, resume, overwrite, time_budget, metric_workers)
+  with claim_run(gin_file, output_dir, steps, metrics, resume, overwrite, time_budget, metric_workers):
+    return _run_pipeline(gin_file, output_dir, dataset, steps, metrics, resume, overwrite, time_budget,
+                         gin_bindings, metric_bindings, metric_workers, preset)
+
+
+def _run_pipeline(gin_file, output_dir, dataset, steps, metrics, resume, overwrite, time_budget, gin_bindings,
+                  metric_bindings, metric_workers, preset):
   if overwrite and os.path.exists(output_dir):
     # The complete old run stays in place until the new one is: the new run is made beside it, then renamed over it.
     with atomic_directory(output_dir) as new_output_dir:
@@ -80,6 +87,8 @@ def run_pipeline(gin_file, output_dir, dataset=None, steps=None, metrics=DEFAULT
     batch_size = gin.query_parameter("model.batch_size")
     trained = training_complete(model_dir, training_steps)
     train.check_same_configuration(model_dir)
+    if not trained and os.path.isdir(model_dir):
+      train.check_checkpoint(model_dir)  # before what was made from the model is removed below
   if not trained:
     ensure_dataset(dataset_name)
     remove_outputs(output_dir, RunLayout.MODEL_OUTPUTS)  # made from the model that training is about to change

@@ -31,6 +31,7 @@ import json
 import os
 import sys
 import time
+import zipfile
 
 import gin
 import numpy as np
@@ -206,7 +207,7 @@ def read_codes(path, key):
       if json.loads(str(stored["key"])) != key:
         return None
       codes = stored["codes"]
-  except (OSError, KeyError, ValueError):
+  except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):  # a truncated or damaged file: build anew
     return None
   return codes if codes.shape[0] == key["count"] else None
 

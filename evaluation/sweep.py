@@ -163,6 +163,11 @@ def load_sweep(path):
       raise UserError(f"{where}: needs datasets, seeds and models, none of them empty")
     grid_bindings = common + _list(grid, "bindings", str, where)
     grid_metrics = _list(grid, "metrics", str, where, default=settings["metrics"])
+    for metric in grid_metrics:  # before any point starts, not in each point after it trained
+      try:
+        table.metric_config(metric)
+      except UserError as e:
+        raise UserError(f"{where}: {e}") from None
     grid_metric_bindings = settings["metric_bindings"] + _list(grid, "metric_bindings", str, where)
     settings_per_dataset = [s for m, model in enumerate(models)
                             for s in model_settings(model, f"{where}, model {m + 1}")]
@@ -187,17 +192,21 @@ def select_points(points, spec):
   """``--points 0,5,10-19``: only those model numbers."""
   if not spec:
     return points
-  wanted = set()
+  ranges = []
   try:
     for part in spec.split(","):
       first, _, last = part.strip().partition("-")
-      wanted.update(range(int(first), int(last or first) + 1))
+      ranges.append((int(first), int(last or first)))
   except ValueError as e:
     raise UserError(f"--points {spec!r}: expected numbers and ranges such as 0,5,10-19") from e
-  selected = [p for p in points if p["model_num"] in wanted]
+  lowest, highest = points[0]["model_num"], points[-1]["model_num"]
+  for first, last in ranges:  # a typo (1000 for 100) would otherwise run what it happens to select, or nothing
+    if first > last or first < lowest or last > highest:
+      raise UserError(f"--points {spec!r}: {first}-{last} is not a range of the sweep's model numbers "
+                      f"({lowest}..{highest})")
+  selected = [p for p in points if any(first <= p["model_num"] <= last for first, last in ranges)]
   if not selected:
-    raise UserError(f"--points {spec!r} selects no point of the sweep (its model numbers: "
-                    f"{points[0]['model_num']}..{points[-1]['model_num']})")
+    raise UserError(f"--points {spec!r} selects no point of the sweep (its model numbers: {lowest}..{highest})")
   return selected
 
 
@@ -221,9 +230,10 @@ def is_complete(directory, metrics):
 def definition_conflict(directory, wanted):
   """Why the point's directory cannot be continued with ``wanted``, or None."""
   path = RunLayout(directory).sweep_point
+  if not os.path.exists(RunLayout(directory).model):
+    return None  # nothing trained yet (a point that failed on its configuration): the new definition replaces it
   if not os.path.isfile(path):
-    return None if not os.path.exists(RunLayout(directory).model) else (
-        f"{directory} holds a model but no {os.path.basename(path)}: it was not started by this sweep")
+    return f"{directory} holds a model but no {os.path.basename(path)}: it was not started by this sweep"
   with open(path) as f:
     recorded = json.load(f)
   found = config_record.differences(recorded, wanted, keys=("gin_file", "bindings", "metric_bindings"))

@@ -417,7 +417,15 @@ def make_backend(name, workers=None, address=None, threads=None, gpus_per_task=1
   if name == "local":
     if address:
       raise UserError("--address is for --backend ray")
-    return LocalBackend(workers or 1, threads)
+    workers = 1 if workers is None else workers
+    cores = cpu_count()
+    if workers > cores:
+      # Each worker is a process with its own TensorFlow and data set: more of them than cores only compete for
+      # memory (100 asked for on 2 cores ran until the kernel killed one).
+      print(f"[workers] --workers {workers} capped at {cores}, the cores this process may use", file=sys.stderr,
+            flush=True)
+      workers = cores
+    return LocalBackend(workers, threads)
   if name == "ray":
     return RayBackend(address, workers, threads, gpus_per_task)
   raise UserError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")

@@ -13,11 +13,13 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from submission import cli
+
 
 @gin.configurable("encoder", allowlist=["num_latent", "encoder_fn"])
 def encoder_settings(num_latent=gin.REQUIRED, encoder_fn=gin.REQUIRED):
   """dlib's ``encoder`` configurable: the latent size and the encoder trunk."""
-  return num_latent, encoder_fn
+  return cli.check_integer("encoder.num_latent", num_latent), encoder_fn
 
 
 @gin.configurable("decoder", allowlist=["decoder_fn"])

@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 
-from submission import layout
+from submission import cli, layout
 from submission.atomic import write_json_atomically
 from submission.errors import UserError
 
@@ -58,9 +58,12 @@ def read(step_dir):
   path = layout.model_card(step_dir)
   if not os.path.isfile(path):
     return None
-  with open(path) as f:
-    values = json.load(f)
-  if values.pop("format", None) != FORMAT:
+  try:
+    with open(path) as f:
+      values = json.load(f)
+  except ValueError as e:
+    raise UserError(f"{path} is damaged ({cli.one_line(e)}); {REMAKE}") from e
+  if not isinstance(values, dict) or values.pop("format", None) != FORMAT:
     raise UserError(f"{path} is not a model card of this project (format {FORMAT!r} expected)")
   fields = {field.name for field in dataclasses.fields(ModelCard)}
   if set(values) != fields:
@@ -69,11 +72,15 @@ def read(step_dir):
   return ModelCard(**values)
 
 
+# How a model's card is made again.
+REMAKE = ("re-export the model with `python -m submission.train --model_dir MODEL --gin_config "
+          "MODEL/results/gin/train.gin --resume`")
+
+
 def require(step_dir):
   """The ModelCard of ``step_dir``; a UserError saying how to make one when it has none."""
   card = read(step_dir)
   if card is None:
     raise UserError(f"{layout.model_card(step_dir)} does not exist: {step_dir} was not exported by this version "
-                    f"(re-export it with `python -m submission.train --model_dir MODEL --gin_config "
-                    f"MODEL/results/gin/train.gin --resume`)")
+                    f"({REMAKE})")
   return card

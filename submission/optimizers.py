@@ -8,11 +8,15 @@ is the same (TF1's ε is added to √v̂ after bias correction of the step size,
 import gin
 import keras
 
+from submission import cli
+
 
 def as_rate(learning_rate):
-  """Keras refuses an integer rate (``learning_rate = 30`` in gin); it means the same as 30.0."""
-  return float(learning_rate) if isinstance(learning_rate, int) and not isinstance(learning_rate, bool) else (
-      learning_rate)
+  """Keras refuses an integer rate (``learning_rate = 30`` in gin); it means the same as 30.0. A number must be
+  positive and finite (a schedule passes as it is)."""
+  if isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+    return learning_rate
+  return float(cli.check_positive_number("a learning rate", learning_rate))
 
 
 @gin.configurable("AdamOptimizer")

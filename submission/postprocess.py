@@ -22,7 +22,7 @@ import time
 import gin
 import tensorflow as tf
 
-from submission import cli, layout, model_card
+from submission import cli, layout, model_card, output_lock
 from submission.data import named_data
 from submission.errors import UserError
 from submission.atomic import atomic_directory
@@ -89,7 +89,7 @@ def observation_shape(loaded_model):
 
 
 def postprocess_with_gin(model_dir, output_dir, overwrite=False, gin_config_files=None, gin_bindings=None):
-  with cli.gin_config(gin_config_files, gin_bindings):
+  with output_lock.claim(output_dir), cli.gin_config(gin_config_files, gin_bindings):
     return postprocess(model_dir, output_dir, overwrite)
 
 

@@ -12,8 +12,14 @@ model's noise at step s with a stateless seed folded from ``model.random_seed`` 
 checkpoint continues exactly as the uninterrupted run would.
 """
 
+import contextlib
+import errno
+import glob
 import os
+import shutil
+import signal
 import sys
+import threading
 import time
 
 import gin
@@ -22,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from submission import architectures, cli, config_record, export, losses, optimizers  # noqa: F401  (configurables)
-from submission import model_card, summary_images
+from submission import model_card, output_lock, summary_images
 from submission import models  # registers every model configurable; models.base.dtype_policy below
 from submission.data import named_data
 from submission.data.batches import OBSERVATIONS
@@ -44,8 +50,10 @@ def loop_settings(checkpoint_every_steps=1000, log_every_steps=100, time_budget_
   mixed precision (float16 compute in the networks; worth it on GPUs with tensor cores, not on CPUs)."""
   for name, value in (("checkpoint_every_steps", checkpoint_every_steps), ("log_every_steps", log_every_steps),
                       ("prefetch_batches", prefetch_batches)):
-    if not isinstance(value, int) or value < 1:
-      raise UserError(f"train_loop.{name} must be a positive integer, got {value!r}")
+    cli.check_integer(f"train_loop.{name}", value)
+  if time_budget_seconds is not None:
+    # 0 is run.sh's budget when setting up took all of it: training stops after its first step.
+    cli.check_positive_number("train_loop.time_budget_seconds", time_budget_seconds, or_zero=True)
   return dict(checkpoint_every_steps=checkpoint_every_steps, log_every_steps=log_every_steps,
               time_budget_seconds=time_budget_seconds, prefetch_batches=prefetch_batches,
               mixed_precision=mixed_precision)
@@ -68,6 +76,37 @@ def check_same_configuration(model_dir):
   if found:
     raise UserError(f"{model_dir} was trained with another configuration: {config_record.describe(found)}. Resume "
                     f"with the same configuration, or pass --overwrite to start again")
+
+
+def check_checkpoint(model_dir):
+  """A UserError, before anything is changed, when ``model_dir``'s training cannot be continued: its last
+  checkpoint's files are gone, or it finished training and has no checkpoint at all (starting again from step 0
+  would not continue it). A run stopped before its first checkpoint has nothing to lose and simply starts."""
+  directory = os.path.join(model_dir, CHECKPOINT_DIR)
+  state = tf.train.get_checkpoint_state(directory)
+  if state and state.model_checkpoint_path:
+    path = state.model_checkpoint_path
+    if not (os.path.isfile(path + ".index") and glob.glob(glob.escape(path) + ".data-*")):
+      raise UserError(f"no checkpoint to resume {model_dir} from: {path}.index or its data file is missing; "
+                      f"nothing was changed. Pass --overwrite to train it again")
+  elif os.path.exists(os.path.join(model_dir, EXPORT_DIR)) or os.path.exists(os.path.join(model_dir, RESULTS_DIR)):
+    raise UserError(f"no checkpoint to resume {model_dir} from ({directory} holds none); nothing was changed. "
+                    f"Pass --overwrite to train it again")
+
+
+@contextlib.contextmanager
+def full_disk_named(path, what, needed=None):
+  """A full disk while writing ``what`` under ``path`` becomes one UserError naming the path, the space it needs
+  (when known) and the space free. TensorFlow reports ENOSPC as ResourceExhaustedError, not OSError."""
+  try:
+    yield
+  except (tf.errors.ResourceExhaustedError, OSError) as e:
+    if isinstance(e, OSError) and e.errno != errno.ENOSPC:
+      raise
+    free = shutil.disk_usage(path if os.path.exists(path) else os.path.dirname(path)).free
+    size = f"it needs about {needed / 1e6:.0f} MB, " if needed else ""
+    raise UserError(f"no space left on the device of {path} for {what}: {size}{free / 1e6:.0f} MB are free "
+                    f"({cli.one_line(e)[:120]})") from e
 
 
 def record_configuration(model_dir):
@@ -116,27 +155,36 @@ def configure_devices():
 
 def train_with_gin(model_dir, overwrite=False, gin_config_files=None, gin_bindings=None, resume=False, on_log=None):
   """Parses the gin config, trains, exports and writes results; the gin config is cleared afterwards."""
-  with cli.gin_config(gin_config_files, gin_bindings):
-    return train(model_dir, overwrite, resume=resume, on_log=on_log)
+  with output_lock.claim(model_dir), cli.gin_config(gin_config_files, gin_bindings):
+    return train(model_dir, overwrite, resume=resume, on_log=on_log, bindings=gin_bindings)
 
 
-@gin.configurable("model", denylist=["model_dir", "overwrite", "resume", "on_log"])
+@gin.configurable("model", denylist=["model_dir", "overwrite", "resume", "on_log", "bindings"])
 def train(model_dir, overwrite=False, model=gin.REQUIRED, training_steps=gin.REQUIRED, random_seed=gin.REQUIRED,
-          batch_size=gin.REQUIRED, eval_steps=1000, name="", model_num=None, resume=False, on_log=None):
+          batch_size=gin.REQUIRED, eval_steps=1000, name="", model_num=None, resume=False, on_log=None,
+          bindings=()):
   """dlib's ``model`` configurable. ``name`` and ``model_num`` are only recorded, as in dlib. ``on_log(step,
-  steps_per_second, training_steps)`` is called at each logged step (the pipeline's time estimate)."""
+  steps_per_second, training_steps)`` is called at each logged step (the pipeline's time estimate). ``bindings``
+  (the command line's) must each take effect, else nothing is written (``cli.check_bindings_take_effect``)."""
   del name, model_num
+  # Before anything is written: a bad value would otherwise fail after the output directory was started (a
+  # batch size of 0 left a configuration record that refused the corrected rerun) or be rounded silently.
+  for parameter, value in (("training_steps", training_steps), ("batch_size", batch_size),
+                           ("eval_steps", eval_steps)):
+    cli.check_integer(f"model.{parameter}", value)
+  cli.check_integer("model.random_seed", random_seed, minimum=0, maximum=2**32 - 1)  # NumPy's seed range
   start = time.time()
   device = configure_devices()
   resuming = resume and os.path.isdir(model_dir)
   if resuming:
     check_same_configuration(model_dir)
+    check_checkpoint(model_dir)
   else:
     check_output_dir(model_dir, overwrite)
   if not resuming and os.path.exists(model_dir):
     # --overwrite: dlib deleted the old model first; here it stays until the new one is complete beside it.
     with atomic_directory(model_dir) as new_model_dir:
-      return train(new_model_dir)
+      return train(new_model_dir, bindings=bindings)
   settings = loop_settings()
   data = named_data.load()
   random_state = np.random.RandomState(random_seed)
@@ -151,6 +199,7 @@ def train(model_dir, overwrite=False, model=gin.REQUIRED, training_steps=gin.REQ
   loop.trace(model.batches.signature(data, batch_size))
   loop.images = summary_images.checkpoint_images(model, data, eval_seed)
   loop.on_log = on_log
+  cli.check_bindings_take_effect(bindings or ())  # every configurable of the model has been called by now
   if not os.path.exists(os.path.join(model_dir, CHECKPOINT_DIR, CONFIGURATION_RECORD)):
     record_configuration(model_dir)  # once the model could be built: a bad config leaves no directory behind
   if resume:
@@ -159,7 +208,8 @@ def train(model_dir, overwrite=False, model=gin.REQUIRED, training_steps=gin.REQ
                          prefetch=settings["prefetch_batches"], kind=model.batches)
   loop.run(stream, training_steps, settings, start)
 
-  export.export_model(model, os.path.join(model_dir, EXPORT_DIR))
+  with full_disk_named(os.path.join(model_dir, EXPORT_DIR), "the SavedModel"):
+    export.export_model(model, os.path.join(model_dir, EXPORT_DIR))
   with open(os.path.join(model_dir, CHECKPOINT_DIR, CONFIGURATION_RECORD)) as f:
     model_card.ModelCard.of(model, named_data.dataset_name(), losses.reconstruction_activation(), f.read()).write(
         model_dir)
@@ -248,9 +298,24 @@ class TrainingLoop:
 
   def save(self):
     self.check_finite()
-    self.manager.save(checkpoint_number=self.global_step)
+    step = int(self.global_step.numpy())
+    kept = (f"; the last complete checkpoint ({self.manager.latest_checkpoint}) is kept"
+            if self.manager.latest_checkpoint else "")
+    with full_disk_named(self.checkpoint_dir, f"the checkpoint of step {step}{kept}", self.checkpoint_bytes()):
+      self.manager.save(checkpoint_number=self.global_step)
     if self.images:
       self.images.write(self.summary_writer(), int(self.global_step.numpy()))
+
+  def checkpoint_bytes(self):
+    """The size of a checkpoint: every variable it holds (weights and the optimizers' state)."""
+    return sum(int(np.prod(v.shape)) * tf.as_dtype(v.dtype).size for v in self.checkpoint_variables())
+
+  def checkpoint_variables(self):
+    found = {}
+    for item in self.model.checkpoint_items().values():
+      for variable in getattr(item, "variables", ()):
+        found[id(variable)] = variable
+    return list(found.values())
 
   def summary_writer(self):
     if self.writer is None:
@@ -271,6 +336,30 @@ class TrainingLoop:
 
   def run(self, stream, training_steps, settings, start):
     """Trains until ``training_steps``; checkpoints every N steps and at the end; honours a time budget."""
+    try:
+      self._run(stream, training_steps, settings, start)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through cli.main_guard: keep the steps made since the last one
+      self.save_on_interrupt()
+      raise
+
+  def save_on_interrupt(self):
+    """A checkpoint at the current step (the interrupted iteration either completed or never ran), written with
+    further interrupts held off, so that a second Ctrl-C cannot leave half a checkpoint."""
+    step = int(self.global_step.numpy())
+    saved = self.manager.latest_checkpoint
+    if step == 0 or (saved and saved.endswith(f"-{step}")) or int(self.first_bad_step.numpy()) >= 0:
+      return
+    held = {}
+    if threading.current_thread() is threading.main_thread():
+      held = {signum: signal.signal(signum, signal.SIG_IGN) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+      self.save()
+      print(f"[train] interrupted at step {step}: checkpoint written, continue with --resume", flush=True)
+    finally:
+      for signum, handler in held.items():
+        signal.signal(signum, handler)
+
+  def _run(self, stream, training_steps, settings, start):
     step = int(self.global_step.numpy())
     if step >= training_steps:
       return

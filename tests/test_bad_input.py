@@ -3,12 +3,14 @@ complete is ever lost — above all a complete run under an --overwrite that fai
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
 
+import gin
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -16,8 +18,8 @@ import tensorflow as tf
 from conftest import (FAST_ARCHITECTURE, REPOSITORY_ROOT, assert_one_error_line, dlib_config, read_json,
                       run_python)
 from applications import run_local
-from evaluation import evaluate, pipeline
-from submission import optimizers, train
+from evaluation import evaluate, pipeline, pipeline_checks, representation_cache
+from submission import cli, model_card, optimizers, output_lock, train
 from submission.data import dsprites_render, named_data
 from submission.errors import UserError
 
@@ -108,7 +110,11 @@ def test_an_overwrite_killed_during_training_keeps_the_complete_run(complete_run
     process.send_signal(signal.SIGKILL)
     process.wait()
   assert files_of(output) == files
-  assert all(name.startswith(".run.partial-") for name in siblings(output))  # the killed new run, beside it
+  # Beside it: the killed new run and the lock file of its dead writer, both cleared by the next run to own it.
+  assert {name.split("-")[0] for name in siblings(output)} == {".run.partial", ".run.lock"}
+  with output_lock.claim(output):  # what run_local does first (the run itself is shared with other tests)
+    pass
+  assert siblings(output) == [] and files_of(output) == files
 
 
 def test_an_overwrite_that_succeeds_replaces_the_run(run_copy):
@@ -212,13 +218,22 @@ def test_evaluating_an_incomplete_saved_model_is_one_error(removed, tiny_trained
 # --- 5, 6 and 8: what the command line refuses before TensorFlow is imported ---------------------------------------
 REFUSED_WITHOUT_TENSORFLOW = {
     "missing gin file": (["no_such.gin"], "no_such.gin does not exist"),
-    "negative steps": (["gin_configs/beta_vae.gin", "--steps", "-5"], "--steps must be at least 1"),
+    "negative steps": (["gin_configs/beta_vae.gin", "--steps", "-5"], "--steps must be an integer at least 1"),
+    "steps beyond int64": (["gin_configs/beta_vae.gin", "--steps", str(2**63)], "--steps must be an integer"),
     "no metrics": (["gin_configs/beta_vae.gin", "--metrics", ""], "--metrics names no metric"),
     "unknown metric": (["gin_configs/beta_vae.gin", "--metrics", "mig,mgi"], "unknown metric 'mgi'"),
-    "zero time budget": (["gin_configs/beta_vae.gin", "--time_budget", "0"], "--time_budget must be a positive number"),
+    "zero time budget": (["gin_configs/beta_vae.gin", "--time_budget", "0"], "--time_budget (seconds) must be"),
+    "NaN time budget": (["gin_configs/beta_vae.gin", "--time_budget", "nan"], "--time_budget (seconds) must be"),
+    "infinite time budget": (["gin_configs/beta_vae.gin", "--time_budget", "inf"], "must be a positive finite number"),
+    "resume and overwrite": (["gin_configs/beta_vae.gin", "--resume", "--overwrite"], "pass one"),
     "output exists": (["gin_configs/beta_vae.gin", "--output", "{tmp}"], "already exists"),
     "output in /proc": (["gin_configs/beta_vae.gin", "--output", "/proc/x/run"], "/proc is not writable"),
     "output under a file": (["gin_configs/beta_vae.gin", "--output", "{tmp}/file/run"], "file is a file"),
+    "empty data set": (["gin_configs/beta_vae.gin", "--dataset", ""], "--dataset is empty"),
+    "empty output": (["gin_configs/beta_vae.gin", "--output", ""], "--output is empty"),
+    "empty gin file": ([""], "the gin file is empty"),
+    "empty binding": (["gin_configs/beta_vae.gin", "--gin_bindings", " "], "binding of --gin_bindings or "),
+    "empty metric binding": (["gin_configs/beta_vae.gin", "--metric_bindings", ""], "binding of --gin_bindings or "),
 }
 
 
@@ -276,3 +291,211 @@ def test_a_failing_train_overwrite_keeps_the_old_model(run_copy):
         "dataset.name = 'dummy_data'", "model.training_steps = 2", "vae.beta = 'x'"])
   assert files_of(model_dir) == files
   assert not [name for name in os.listdir(run_copy) if name.startswith(".model.")]  # no temporary left behind
+
+
+# --- 9. nothing complete is deleted before the new work is known to be possible ---------------------------------------
+@pytest.mark.parametrize("removed", ["checkpoint files", "checkpoint directory"])
+def test_resume_without_a_checkpoint_says_so_and_keeps_everything(removed, run_copy):
+  checkpoints = os.path.join(run_copy, "model", "tf_checkpoint")
+  if removed == "checkpoint files":
+    for name in os.listdir(checkpoints):
+      if name.startswith("model.ckpt-"):
+        os.remove(os.path.join(checkpoints, name))
+  else:
+    shutil.rmtree(checkpoints)
+  files = files_of(run_copy)
+  with pytest.raises(UserError, match="no checkpoint to resume"):
+    run_local.run_local(GIN_FILE, run_copy, resume=True, **dict(TINY_RUN, steps=6))
+  assert files_of(run_copy) == files
+
+
+# --- 10. no binding silently without effect ---------------------------------------------------------------------------
+WITHOUT_EFFECT = {  # a binding on beta_vae.gin, what the refusal names
+    "shadowed by the config's scoped binding": ("AdamOptimizer.learning_rate = 30",
+                                                "the config's vae/AdamOptimizer.learning_rate wins"),
+    "another model's parameter": ("factor_vae.gamma = 10.", "this model never calls factor_vae"),
+    "a scope the model never enters": ("discriminator/AdamOptimizer.learning_rate = 0.1",
+                                       "this model never calls AdamOptimizer in scope discriminator"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(WITHOUT_EFFECT))
+def test_a_binding_without_effect_is_refused_before_anything_is_written(case, tmp_path):
+  binding, message = WITHOUT_EFFECT[case]
+  model_dir = str(tmp_path / "model")
+  with pytest.raises(UserError, match=f"binding '{binding.split(' =')[0]}' has no effect: {message}"):
+    train.train_with_gin(model_dir, gin_config_files=[GIN_FILE], gin_bindings=MODEL_BINDINGS + [
+        "dataset.name = 'dummy_data'", "model.training_steps = 2", binding])
+  assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("rate", [float("nan"), -0.1, 0])
+def test_a_learning_rate_that_cannot_train_is_refused(rate):
+  with pytest.raises(UserError, match="a learning rate must be a positive finite number"):
+    optimizers.adam_optimizer(learning_rate=rate)
+
+
+def test_the_scoped_learning_rate_is_the_one_that_counts():
+  with cli.gin_config([GIN_FILE], ["vae/AdamOptimizer.learning_rate = 30"]):
+    with gin.config_scope("vae"):  # as the models build their optimizer
+      assert float(optimizers.make_vae_optimizer().learning_rate) == 30.  # an integer, taken as the float
+
+
+def test_an_empty_binding_is_refused():
+  with pytest.raises(UserError, match="a gin binding is empty"):
+    with cli.gin_config([GIN_FILE], ["vae.beta = 2.", ""]):
+      pass
+
+
+# --- 11. bad values get one line, before anything is written ----------------------------------------------------------
+BAD_VALUES = {  # a binding on beta_vae.gin, what the refusal says
+    "no latent dimension": ("encoder.num_latent = 0", "encoder.num_latent must be an integer at least 1, got 0"),
+    "negative latent dimensions": ("encoder.num_latent = -3", "encoder.num_latent must be an integer"),
+    "fractional latent dimensions": ("encoder.num_latent = 2.5", "encoder.num_latent must be an integer"),
+    "negative seed": ("model.random_seed = -1", "model.random_seed must be an integer from 0 to 4294967295"),
+    "empty batches": ("model.batch_size = 0", "model.batch_size must be an integer at least 1, got 0"),
+    "fractional steps": ("model.training_steps = 20.5", "model.training_steps must be an integer"),
+    "steps as a float": ("model.training_steps = 1e9", "model.training_steps must be an integer"),
+    "negative learning rate": ("vae/AdamOptimizer.learning_rate = -0.1", "a learning rate must be a positive finite"),
+    "infinite learning rate": ("vae/AdamOptimizer.learning_rate = 1e999", "a learning rate must be a positive"),
+    "a list for a number": ("vae.beta = [1., 2.]", "cannot be trained with this configuration"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_VALUES))
+def test_a_bad_value_is_refused_before_anything_is_written(case, tmp_path):
+  binding, message = BAD_VALUES[case]
+  with pytest.raises(UserError, match=re.escape(message)):
+    train.train_with_gin(str(tmp_path / "model"), gin_config_files=[GIN_FILE], gin_bindings=MODEL_BINDINGS + [
+        "dataset.name = 'dummy_data'", "model.training_steps = 2", binding])
+  assert os.listdir(tmp_path) == []  # so the corrected rerun neither says "exists" nor refuses --resume
+
+
+def test_a_bad_metric_sample_size_is_refused_before_training(tmp_path, capsys):
+  output = str(tmp_path / "run")
+  with pytest.raises(UserError, match="mig.num_train must be an integer at least 1, got 0"):
+    run_local.run_local(GIN_FILE, output, **dict(TINY_RUN, metric_bindings=["mig.num_train = 0"]))
+  assert os.listdir(tmp_path) == [] and "[train]" not in capsys.readouterr().out
+
+
+GIN_FILES = {  # contents, what the refusal says
+    "empty": (b"# nothing bound\n\n", "is empty: it binds nothing"),
+    "byte-order mark": (b"\xef\xbb\xbfvae.beta = 2.\n", "starts with a byte-order mark"),
+    "binary": (bytes(range(256)), "is not a text file"),
+    "include of a missing file": (b"include 'no/such.gin'\n", "Unable to open file: no/such.gin"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(GIN_FILES))
+def test_a_gin_file_gin_cannot_read_is_one_line_naming_it(case, tmp_path):
+  content, message = GIN_FILES[case]
+  gin_file = tmp_path / "model.gin"
+  gin_file.write_bytes(content)
+  process = run_python(["-m", "applications.run_local", str(gin_file), "--output", str(tmp_path / "run"),
+                        "--dataset", "dummy_data", "--steps", "2", "--metrics", "mig"])
+  assert_one_error_line(process, str(gin_file) if case != "include of a missing file" else "model.gin", message)
+  assert os.listdir(tmp_path) == ["model.gin"]
+
+
+# --- 12. Ctrl-C and SIGTERM keep the work -----------------------------------------------------------------------------
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_during_training_writes_a_checkpoint_at_the_current_step(signum, tmp_path):
+  model_dir = str(tmp_path / "model")
+  command = [sys.executable, "-m", "submission.train", "--model_dir", model_dir, "--gin_config", GIN_FILE,
+             "--gin_bindings", *MODEL_BINDINGS, "train_loop.checkpoint_every_steps = 100000",
+             "dataset.name = 'dummy_data'", "model.training_steps = 100000"]
+  # SIGINT as at a terminal (a shell starts background jobs, pytest maybe among them, with SIGINT ignored).
+  process = subprocess.Popen(command, cwd=REPOSITORY_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+  for line in process.stdout:
+    if line.startswith("[train] step 3/"):  # a few steps trained, none checkpointed (every 100000)
+      break
+  process.send_signal(signum)
+  out, err = process.communicate(timeout=300)
+  assert process.returncode == 128 + signum, err
+  errors = [line for line in err.splitlines() if line.startswith("error: ")]
+  assert errors == [f"error: {'terminated (SIGTERM)' if signum == signal.SIGTERM else 'interrupted'}; completed "
+                    f"work is kept"], err
+  assert "checkpoint written, continue with --resume" in out
+  step = int(out.split("[train] interrupted at step ")[1].split(":")[0])
+  assert step >= 3
+  assert tf.train.latest_checkpoint(os.path.join(model_dir, "tf_checkpoint")).endswith(f"model.ckpt-{step}")
+
+
+
+def test_run_sh_passes_sigterm_on_to_training(tmp_path):
+  # A grader stops the container with SIGTERM to run.sh: training keeps its steps, and run.sh ends with 143.
+  env = {k: v for k, v in os.environ.items() if not k.startswith(("AICROWD_", "SUBMISSION_"))}
+  env.update(AICROWD_OUTPUT_PATH=str(tmp_path), AICROWD_EVALUATION_NAME="exp", AICROWD_DATASET_NAME="dummy_data",
+             TF_CPP_MIN_LOG_LEVEL="2", SUBMISSION_GIN=GIN_FILE, SUBMISSION_GIN_BINDINGS="; ".join(
+                 MODEL_BINDINGS + ["model.training_steps = 100000", "train_loop.checkpoint_every_steps = 100000"]))
+  process = subprocess.Popen([os.path.join(REPOSITORY_ROOT, "run.sh")], cwd=REPOSITORY_ROOT, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  for line in process.stdout:
+    if line.startswith("[train] step 3/"):
+      break
+  process.send_signal(signal.SIGTERM)
+  out, err = process.communicate(timeout=300)
+  assert process.returncode == 143, err
+  step = int(out.split("[train] interrupted at step ")[1].split(":")[0])
+  assert tf.train.latest_checkpoint(str(tmp_path / "exp" / "model" / "tf_checkpoint")).endswith(f"-{step}")
+  assert "error: terminated (SIGTERM); completed work is kept" in err
+  assert os.listdir(tmp_path) == ["exp"]  # run.sh's lock is gone with it
+
+# --- 13. damaged derived files are rebuilt or named -------------------------------------------------------------------
+def test_a_damaged_metric_result_is_evaluated_again_on_resume(run_copy, capsys):
+  results = os.path.join(run_copy, "metrics", "mean", "mig", "results", "json", "evaluation_results.json")
+  with open(results, "r+") as f:
+    f.truncate(10)
+  run_local.run_local(GIN_FILE, run_copy, resume=True, **TINY_RUN)
+  assert "discrete_mig" in read_json(results)
+  assert "[evaluate] mig on " in capsys.readouterr().out
+
+
+def test_a_truncated_representation_cache_is_taken_for_missing(tmp_path):
+  path = str(tmp_path / "dummy_data.npz")
+  np.savez(path, codes=np.zeros((4, 2), np.float32), key=np.array(json.dumps({"count": 4})))
+  with open(path, "r+b") as f:
+    f.truncate(os.path.getsize(path) // 2)
+  assert representation_cache.read_codes(path, {"count": 4}) is None  # so it is built again, not a BadZipFile
+
+
+def test_a_damaged_model_card_is_named(tmp_path):
+  (tmp_path / "model_card.json").write_text('{"format": ')
+  with pytest.raises(UserError, match=f"{tmp_path}/model_card.json is damaged"):
+    model_card.read(str(tmp_path))
+
+
+# --- 14. output paths that cannot be made -----------------------------------------------------------------------------
+def test_an_output_path_that_cannot_be_made_is_one_line(tmp_path):
+  link = tmp_path / "link"
+  link.symlink_to(tmp_path / "nowhere")
+  with pytest.raises(UserError, match="is a symbolic link to .*nowhere, which does not exist"):
+    pipeline_checks.check_run(GIN_FILE, str(link), None, ["mig"], False, False, None)
+  with pytest.raises(UserError, match="is 250 bytes long; at most 237 fit"):
+    pipeline_checks.check_run(GIN_FILE, str(tmp_path / ("x" * 250)), None, ["mig"], False, False, None)
+  with pytest.raises(UserError, match="is 256 bytes long; at most 255 fit"):
+    pipeline_checks.check_run(GIN_FILE, str(tmp_path / ("y" * 256) / "run"), None, ["mig"], False, False, None)
+  assert os.listdir(tmp_path) == ["link"]
+
+
+# --- 15. a full disk --------------------------------------------------------------------------------------------------
+def test_a_full_disk_at_a_checkpoint_is_one_line_naming_the_path_and_the_space(tmp_path, monkeypatch):
+  def full(*args, **kwargs):
+    raise tf.errors.ResourceExhaustedError(None, None, "tmp_path/model.ckpt-2_temp; No space left on device")
+  monkeypatch.setattr(tf.train.CheckpointManager, "save", full)
+  model_dir = str(tmp_path / "model")
+  with pytest.raises(UserError, match=f"no space left on the device of {model_dir}/tf_checkpoint for the checkpoint "
+                     f"of step 2: it needs about [0-9]+ MB, [0-9]+ MB are free"):
+    train.train_with_gin(model_dir, gin_config_files=[GIN_FILE], gin_bindings=MODEL_BINDINGS + [
+        "dataset.name = 'dummy_data'", "model.training_steps = 2"])
+
+
+def test_rendering_dsprites_on_a_full_disk_is_refused_before_it_starts(tmp_path, monkeypatch):
+  monkeypatch.setenv("DISENTANGLEMENT_LIB_DATA", str(tmp_path))
+  monkeypatch.setattr(dsprites_render, "write_dsprites_npz", lambda *args: pytest.fail("rendered"))
+  usage = shutil.disk_usage(str(tmp_path))
+  monkeypatch.setattr(pipeline_checks.shutil, "disk_usage", lambda path: usage._replace(free=10**9))
+  with pytest.raises(UserError, match="not enough space for the rendered dSprites file .*: it needs 3.09 GB, 1.00 GB"):
+    pipeline.ensure_dataset("dsprites_full")

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import FAST_ARCHITECTURE, REPOSITORY_ROOT, TINY_BINDINGS, kill_worker_when, read_json, run_python
 from disentanglement_lib.config.unsupervised_study_v1 import sweep as dlib_sweep
-from evaluation import sweep
+from evaluation import sweep, workers
 from evaluation import pipeline  # noqa: F401
 from submission import cli, train  # noqa: F401  (train registers the model configurables)
 from submission.errors import UserError
@@ -104,7 +104,10 @@ def test_sweep_values_become_gin_literals_and_dlib_configs_resolve():
   points = [{"model_num": n} for n in (0, 1, 2, 5, 7)]
   assert [p["model_num"] for p in sweep.select_points(points, "0,2-5")] == [0, 2, 5]
   with pytest.raises(UserError, match="selects no point"):
-    sweep.select_points(points, "100-200")
+    sweep.select_points(points, "3-4")
+  for out_of_range in ("100-200", "0,8", "0-1000000000000", "5-2"):  # a typo; the last one also never allocated
+    with pytest.raises(UserError, match=f"is not a range of the sweep's model numbers \\(0..7\\)"):
+      sweep.select_points(points, out_of_range)
 
 
 def test_sweep_default_metrics_are_the_pipelines(tmp_path):
@@ -120,6 +123,8 @@ def test_bad_sweep_files_are_one_clear_error(tmp_path):
                         (TINY_SWEEP.replace("gin_configs/beta_vae.gin", "gin_configs/nope.gin"), "does not exist"),
                         (TINY_SWEEP.replace("[[grid]]\nfirst_model_num = 10", "[[grid]]\nfirst_model_num = 1"),
                          "model_num 1 is already used"),
+                        (TINY_SWEEP.replace('metrics = ["mig"]', 'metrics = ["mgi"]'),
+                         "grid 1: unknown metric 'mgi'"),  # before any point starts
                         ("grid = 3", "at least one"), ("x = [", "not valid TOML")):
     bad.write_text(text)
     with pytest.raises(UserError, match=message):
@@ -133,14 +138,23 @@ def test_a_point_started_with_other_settings_is_not_touched(tmp_path):
   sweep_file = tmp_path / "tiny.toml"
   sweep_file.write_text(TINY_SWEEP)
   output = tmp_path / "out"
-  (output / "0").mkdir(parents=True)
+  (output / "0" / "model").mkdir(parents=True)
   (output / "0" / "sweep_point.json").write_text(json.dumps({"gin_file": "gin_configs/beta_vae.gin",
                                                              "bindings": ["vae.beta = 16.0"], "metric_bindings": []}))
   summary = sweep.run_sweep(str(sweep_file), output=str(output), points_spec="0")  # nothing is dispatched
   assert (summary["points"], summary["failed"], summary["completed"]) == (1, 1, 0)
   error = read_json(output / "0.error.json")
   assert error["type"] == "UserError" and "was started with bindings" in error["message"]
-  assert sorted(os.listdir(output / "0")) == ["sweep_point.json"]
+  assert sorted(os.listdir(output / "0")) == ["model", "sweep_point.json"]
+
+
+def test_a_point_that_trained_nothing_takes_the_corrected_definition(tmp_path):
+  # A point that failed on its configuration leaves only its sweep_point.json: the fixed sweep file runs it.
+  (tmp_path / "0").mkdir()
+  (tmp_path / "0" / "sweep_point.json").write_text(json.dumps({"gin_file": "gin_configs/beta_vae.gin",
+                                                               "bindings": ["vae.beta = 'x'"], "metric_bindings": []}))
+  assert sweep.definition_conflict(str(tmp_path / "0"), {"gin_file": "gin_configs/beta_vae.gin", "bindings": [
+      "vae.beta = 2.0"], "metric_bindings": []}) is None
 
 
 def wait_for(path, process, timeout=600):
@@ -254,3 +268,11 @@ def test_a_worker_killed_mid_point_fails_that_point_alone(tmp_path):
   assert not os.path.exists(os.path.join(output, killed, "model", "results"))  # its training never counted as done
   assert not os.path.exists(os.path.join(output, killed, "scores.json"))
   assert "discrete_mig" in read_json(os.path.join(output, other, "scores.json"))["mig"]
+
+
+def test_local_workers_are_capped_at_the_cores_and_zero_is_refused(capsys):
+  cores = workers.cpu_count()
+  assert workers.make_backend("local", cores + 98).workers == cores
+  assert f"--workers {cores + 98} capped at {cores}" in capsys.readouterr().err
+  with pytest.raises(UserError, match="--workers must be at least 1, got 0"):
+    workers.make_backend("local", 0)
