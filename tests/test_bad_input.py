@@ -427,7 +427,9 @@ def test_an_interrupt_during_training_writes_a_checkpoint_at_the_current_step(si
 def test_run_sh_passes_sigterm_on_to_training(tmp_path):
   # A grader stops the container with SIGTERM to run.sh: training keeps its steps, and run.sh ends with 143.
   env = {k: v for k, v in os.environ.items() if not k.startswith(("AICROWD_", "SUBMISSION_"))}
+  (tmp_path.parent / f"{tmp_path.name}-data").mkdir()  # the grader's data mount (run.sh needs one)
   env.update(AICROWD_OUTPUT_PATH=str(tmp_path), AICROWD_EVALUATION_NAME="exp", AICROWD_DATASET_NAME="dummy_data",
+             DISENTANGLEMENT_LIB_DATA=str(tmp_path.parent / f"{tmp_path.name}-data"),
              TF_CPP_MIN_LOG_LEVEL="2", SUBMISSION_GIN=GIN_FILE, SUBMISSION_GIN_BINDINGS="; ".join(
                  MODEL_BINDINGS + ["model.training_steps = 100000", "train_loop.checkpoint_every_steps = 100000"]))
   process = subprocess.Popen([os.path.join(REPOSITORY_ROOT, "run.sh")], cwd=REPOSITORY_ROOT, env=env,
