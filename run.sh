@@ -82,7 +82,9 @@ fi
 if [ ! -d "$DISENTANGLEMENT_LIB_DATA" ]; then
   stop "DISENTANGLEMENT_LIB_DATA: data directory $DISENTANGLEMENT_LIB_DATA does not exist (is the data mounted?)"
 fi
-if ! mkdir -p "$experiment" 2>/dev/null || [ ! -w "$experiment" ]; then
+# The parent, not the experiment directory itself, is made here: the directory belongs to whoever holds its lock.
+if ! mkdir -p "$(dirname "$experiment")" 2>/dev/null || [ ! -w "$(dirname "$experiment")" ] \
+    || { [ -e "$experiment" ] && [ ! -w "$experiment" ]; }; then
   stop "AICROWD_OUTPUT_PATH: $experiment is not writable by uid $(id -u) (is the output volume mounted writable?)"
 fi
 

@@ -19,10 +19,7 @@ import time
 
 import numpy as np
 
-REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPOSITORY_ROOT)
-
-from evaluation.metrics import dci_parallel  # noqa: E402
+from evaluation.metrics import dci_parallel  # the editable install makes the package importable from anywhere
 
 
 def codes_and_factors(num_points, factor_sizes, num_codes, random_state):

@@ -284,7 +284,8 @@ if [ "$score" = 1 ]; then
     IFS=';' read -r -a bindings <<<"$metric_bindings"
     bindings=(--metric_bindings "${bindings[@]}")
   fi
-  (cd "$repo" && TF_CPP_MIN_LOG_LEVEL=2 nice -n 5 .venv/bin/python -m evaluation.local_evaluation \
+  # The host scores from the same data the container read (--data), whatever DISENTANGLEMENT_LIB_DATA says.
+  (cd "$repo" && DISENTANGLEMENT_LIB_DATA="$data" TF_CPP_MIN_LOG_LEVEL=2 nice -n 5 .venv/bin/python -m evaluation.local_evaluation \
       --representation "$experiment/representation" --output "$workdir/scores-$variant.json" "${bindings[@]}") \
     >"$workdir/score.log" 2>&1 || { tail -5 "$workdir/score.log" >&2; fail "local_evaluation failed (log: $workdir/score.log)"; }
   grep '^\[local_evaluation [0-9]' "$workdir/score.log" | grep ' = ' | sed 's/^/[container_check]   /'

@@ -169,8 +169,9 @@ def train(model_dir, overwrite=False, model=gin.REQUIRED, training_steps=gin.REQ
   del name, model_num
   # Before anything is written: a bad value would otherwise fail after the output directory was started (a
   # batch size of 0 left a configuration record that refused the corrected rerun) or be rounded silently.
-  for parameter, value in (("training_steps", training_steps), ("batch_size", batch_size),
-                           ("eval_steps", eval_steps)):
+  # training_steps = 0 exports the initialised model (its losses before training, as tests compare).
+  cli.check_integer("model.training_steps", training_steps, minimum=0)
+  for parameter, value in (("batch_size", batch_size), ("eval_steps", eval_steps)):
     cli.check_integer(f"model.{parameter}", value)
   cli.check_integer("model.random_seed", random_seed, minimum=0, maximum=2**32 - 1)  # NumPy's seed range
   start = time.time()

@@ -278,7 +278,7 @@ def render_on_demand():
 
 
 def test_short_chyvae_training_lowers_loss_and_the_five_metrics_evaluate(tmp_path, render_on_demand):
-  bindings = ["correlated_ellipses.lazy = True", "model.batch_size = 16", "model.eval_steps = 2",
+  bindings = ["model.batch_size = 16", "model.eval_steps = 2",  # lazy rendering: the render_on_demand fixture
               "train_loop.log_every_steps = 20", "vae/AdamOptimizer.learning_rate = 0.001"]
   initial = initial_loss(bindings)
   scores = pipeline.run_pipeline(CHYVAE_CONFIG, str(tmp_path / "run"), steps=40, gin_bindings=bindings,

@@ -38,7 +38,7 @@ def test_the_card_says_what_the_built_model_is(case, tmp_path):
 
 def test_a_missing_or_foreign_card_is_one_clear_error(tmp_path):
   assert model_card.read(str(tmp_path)) is None
-  with pytest.raises(UserError, match="re-export it with"):
+  with pytest.raises(UserError, match="re-export the model with"):
     model_card.require(str(tmp_path))
   with open(layout.model_card(str(tmp_path)), "w") as f:
     json.dump({"format": "model-card/1", "model": "vae"}, f)

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import REPOSITORY_ROOT, assert_one_error_line, dlib_config, run_python
+from conftest import REPOSITORY_ROOT, assert_one_error_line, dlib_config, run_python, with_data_mount
 from submission import output_lock
 from submission.errors import UserError
 
@@ -68,7 +68,7 @@ def run_sh(output_path, name):
   env = {k: v for k, v in os.environ.items() if not k.startswith(("AICROWD_", "SUBMISSION_"))}
   env.update(AICROWD_OUTPUT_PATH=output_path, AICROWD_EVALUATION_NAME=name, AICROWD_DATASET_NAME="dummy_data",
              TF_CPP_MIN_LOG_LEVEL="2")
-  return subprocess.run([os.path.join(REPOSITORY_ROOT, "run.sh")], cwd=REPOSITORY_ROOT, env=env,
+  return subprocess.run([os.path.join(REPOSITORY_ROOT, "run.sh")], cwd=REPOSITORY_ROOT, env=with_data_mount(env),
                         capture_output=True, text=True, timeout=300)
 
 
@@ -80,7 +80,8 @@ def test_run_sh_holds_its_experiment_directory(holder):
 
 def test_run_sh_with_an_output_path_under_a_file_is_one_line(tmp_path):
   (tmp_path / "file").write_text("")
-  assert_one_error_line(run_sh(str(tmp_path / "file" / "shared"), "exp"), f"{tmp_path}/file/shared: Not a directory")
+  assert_one_error_line(run_sh(str(tmp_path / "file" / "shared"), "exp"),
+                        f"AICROWD_OUTPUT_PATH: {tmp_path}/file/shared/exp is not writable")
   assert os.listdir(tmp_path) == ["file"]
 
 

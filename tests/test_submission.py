@@ -16,7 +16,7 @@ import tensorflow as tf
 from PIL import Image
 
 from applications import aicrowd, visualize
-from conftest import REPOSITORY_ROOT, dlib_config, read_json, run_python
+from conftest import REPOSITORY_ROOT, dlib_config, read_json, run_python, with_data_mount
 from disentanglement_lib.evaluation.metrics import irs
 from evaluation import evaluate, local_evaluation
 from submission import cli, training_curves, traversal
@@ -63,7 +63,7 @@ def fake_aicrowd_api(directory):
 
 
 def run_sh(env_updates, timeout=600):
-  env = {k: v for k, v in os.environ.items() if not k.startswith(("AICROWD_", "SUBMISSION_"))}
+  env = with_data_mount({k: v for k, v in os.environ.items() if not k.startswith(("AICROWD_", "SUBMISSION_"))})
   env.update(env_updates)
   return subprocess.run([RUN_SH], cwd=REPOSITORY_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
