@@ -31,9 +31,6 @@ class GroupVAE(WeakVAE):
     logvar = tf.reduce_logsumexp(tf.stack([first["logvar"], second["logvar"]]), axis=0) - math.log(2.)
     return 0.5 * (first["mean"] + second["mean"]), logvar
 
-  def regularizer(self, kl_loss, params, z_sampled, step):
-    return self.beta * kl_loss
-
 
 @gin.configurable("group_vae_labels")
 class GroupVAELabels(GroupVAE):

@@ -32,9 +32,6 @@ class MLVAE(WeakVAE):
     weight1 = tf.sigmoid(logvar2 - logvar1)
     return weight1 * first["mean"] + (1. - weight1) * second["mean"], logvar
 
-  def regularizer(self, kl_loss, params, z_sampled, step):
-    return self.beta * kl_loss
-
 
 @gin.configurable("mlvae_labels")
 class MLVAELabels(MLVAE):

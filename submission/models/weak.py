@@ -93,6 +93,10 @@ class WeakVAE(GaussianEncoderModel):
     """(μ̄, log σ̄²) of the two posteriors, each {"mean", "logvar"} [B, L]."""
     raise NotImplementedError
 
+  def regularizer(self, kl_loss, params, z_sampled, step):
+    """β·KL, for both families (dlib's GroupVAE and ML-VAE differ only in their averaging)."""
+    return self.beta * kl_loss
+
   def averaged_dimensions(self, first, second, labels):
     """S (bool [B, L]): the dimensions whose posteriors are replaced by the average."""
     return self.choose_averaged(posterior_divergence(first, second), labels)
