@@ -15,7 +15,9 @@ and ``RESULTS_DIR`` itself gets ``table.csv`` and ``table.md`` (one row per run;
 every metric scored, as ``evaluation/metrics/table.py`` labels them) and the plots ``scores.png`` (those
 scores per model), ``kl_reconstruction.png`` (KL and reconstruction over training per model),
 ``pvae_pruning.png`` (PVAE's active dimensions and expected L0 over training, its KL next to DIP-VAE-I's) and
-``deltavae_capacity.png`` (ΔVAE's KL against its capacity target). Runs still training are listed as such and
+``deltavae_capacity.png`` (ΔVAE's KL against its capacity target); a configuration trained with several seeds
+(the same label: gin file and swept values) also gets its median and range over the complete ones in ``seeds.md``,
+``seeds.csv`` and ``seeds.png``. Runs still training are listed as such and
 keep nothing but their curves so far. Runs collected earlier whose points are not in ``SWEEP_OUTPUT`` (it may be
 another machine's, or a later session's with only the remaining points) stay, read back from their files in
 ``RESULTS_DIR``. ``--ervae_json``: the ER-VAE circle benchmark's ``--json`` output, copied
@@ -38,6 +40,8 @@ from submission.layout import RunLayout
 LABEL_KEYS = ("vae.beta", "factor_vae.gamma", "beta_tc_vae.beta", "dip_vae.lambda_od", "annealed_vae.c_max",
               "chyvae.nu", "deltavae.beta", "group_vae.beta", "mlvae.beta", "dynamics.k", "pvae.lambda_d",
               "encoder.num_latent", "l0_gated_gaussian.l0_weight")
+# The table's column for how closely a capacity-annealed KL followed its target (capacity_tracking).
+CAPACITY_GAP = "max abs(KL - C), last 80 % of ramp"
 
 
 def headlines(runs):
@@ -48,12 +52,20 @@ def headlines(runs):
           if (metric.name, key) in reported]
 
 
-def label_of(point):
-  name = os.path.splitext(os.path.basename(point["gin_file"]))[0]
+def binding_values(point):
+  """{binding name: value as written} of a sweep point's bindings."""
   values = {}
   for binding in point["bindings"]:
     key, _, value = (part.strip() for part in binding.partition("="))
     values[key] = value.strip("'\"")
+  return values
+
+
+def label_of(point):
+  """(label, data set) of a sweep point: the gin file's name and the swept values, the seed left out so that the
+  seeds of one configuration share a label."""
+  name = os.path.splitext(os.path.basename(point["gin_file"]))[0]
+  values = binding_values(point)
   swept = [f"{key.split('.')[-1]}={values[key]}" for key in LABEL_KEYS if key in values]
   return " ".join([name] + swept), values.get("dataset.name", "")
 
@@ -91,8 +103,10 @@ def collect_run(point_dir, results_dir):
   write_json_atomically(os.path.join(target, "scores.json"),
                         {metric: table.headline(metric, values) for metric, values in metrics.items()})
   steps = train_results.get("global_step") if train_results else max((max(s) for s, _ in curves.values()), default=0)
+  seed = binding_values(point).get("model.random_seed")
   run = {"label": label, "model_num": point["model_num"], "gin_file": point["gin_file"], "bindings": point["bindings"],
-         "dataset": dataset, "dataset_provenance": provenance.get("dataset_provenance"),
+         "dataset": dataset, "seed": int(seed) if seed is not None else None,
+         "dataset_provenance": provenance.get("dataset_provenance"),
          "commits": provenance.get("commits", []), "dirty": provenance.get("dirty"),
          "status": "complete" if train_results and len(metrics) == len(point["metrics"]) else
                    ("evaluating" if train_results else "training"),
@@ -143,10 +157,11 @@ def table_rows(runs):
   for run in runs:
     train = run["train_results"]
     tracking = capacity_tracking(run["curves"])
-    row = {"run": run["model_num"], "model": run["label"], "dataset": run["dataset"], "status": run["status"],
+    row = {"run": run["model_num"], "model": run["label"], "dataset": run["dataset"], "seed": run.get("seed"),
+           "status": run["status"],
            "steps": run["steps"], "reconstruction": train.get("reconstruction_loss"), "KL": train.get("kl_loss"),
            "active dims": train.get("num_active_dims"),
-           "max abs(KL - C), last 80 % of ramp": tracking["max_gap"] if tracking else None}
+           CAPACITY_GAP: tracking["max_gap"] if tracking else None}
     for metric, key, column in columns:
       row[column] = run["metrics"].get(metric, {}).get(key)
     seconds = (run["train_seconds"] or 0) + sum(s or 0 for s in run["metric_seconds"].values())
@@ -180,6 +195,53 @@ def write_table(rows, results_dir, ervae=None):
     f.write("\n".join(lines) + "\n")
 
 
+def seed_summary(rows):
+  """Median and range over seeds of every configuration (model label and data set) with two or more complete runs:
+  one row per configuration, ``n`` (runs) and, per number column, ``<column> median`` and ``<column> range`` (as
+  "min–max"). Configurations run once are left out: a median of one is no summary."""
+  from statistics import median  # pylint: disable=import-outside-toplevel
+  groups = {}
+  for row in rows:
+    if row["status"] == "complete":
+      groups.setdefault((row["model"], row["dataset"]), []).append(row)
+  first = next(iter(rows), {})
+  skip = {"run", "model", "dataset", "seed", "status", "steps", "active dims", CAPACITY_GAP, "wall time"}
+  columns = [c for c in first if c not in skip]
+  summary = []
+  for (model, dataset), members in groups.items():
+    if len(members) < 2:
+      continue
+    entry = {"model": model, "dataset": dataset, "n": len(members),
+             "seeds": " ".join(str(m["seed"]) for m in sorted(members, key=lambda m: m["seed"] or 0))}
+    for column in columns:
+      values = [m[column] for m in members if isinstance(m.get(column), (int, float))]
+      if values:
+        entry[f"{column} median"] = median(values)
+        entry[f"{column} range"] = f"{format_cell(min(values))}–{format_cell(max(values))}"
+    summary.append(entry)
+  return summary
+
+
+def write_seed_summary(summary, results_dir):
+  """``seeds.csv`` and ``seeds.md`` (median [range] per configuration); nothing when no configuration has seeds."""
+  if not summary:
+    return
+  columns = list(dict.fromkeys(key for entry in summary for key in entry))
+  with atomic_path(os.path.join(results_dir, "seeds.csv")) as temporary, open(temporary, "w", newline="") as f:
+    writer = csv.DictWriter(f, columns)
+    writer.writeheader()
+    writer.writerows(summary)
+  numbers = [c.removesuffix(" median") for c in columns if c.endswith(" median")]
+  lines = ["Median [range] over seeds of each configuration with two or more complete runs.", "",
+           "| model | dataset | n | " + " | ".join(numbers) + " |", "|" + "---|" * (3 + len(numbers))]
+  for entry in summary:
+    cells = [f"{format_cell(entry[f'{c} median'])} [{entry[f'{c} range']}]" if f"{c} median" in entry else ""
+             for c in numbers]
+    lines.append(f"| {entry['model']} | {entry['dataset']} | {entry['n']} | " + " | ".join(cells) + " |")
+  with atomic_path(os.path.join(results_dir, "seeds.md")) as temporary, open(temporary, "w") as f:
+    f.write("\n".join(lines) + "\n")
+
+
 def plot_all(runs, results_dir):
   import matplotlib  # pylint: disable=import-outside-toplevel
   matplotlib.use("Agg")
@@ -205,6 +267,25 @@ def plot_all(runs, results_dir):
       axis.set_title(column)
       axis.invert_yaxis()
     save(figure, "scores.png")
+
+  seeded = {}
+  for run in scored:
+    if run["status"] == "complete":
+      seeded.setdefault(f"{run['label']} ({run['dataset'][:8]})", []).append(run)
+  seeded = {name: members for name, members in seeded.items() if len(members) >= 2}
+  if seeded:
+    columns = headlines([run for members in seeded.values() for run in members])
+    figure, axes = plt.subplots(1, len(columns), figsize=(3.6 * len(columns), 0.5 * len(seeded) + 1.6),
+                                squeeze=False)
+    for axis, (metric, key, column) in zip(axes[0], columns):
+      for position, members in enumerate(seeded.values()):
+        values = [run["metrics"].get(metric, {}).get(key, np.nan) for run in members]
+        axis.plot(values, [position] * len(values), "o", color="tab:blue", alpha=0.6)
+        axis.plot([np.nanmedian(values)] * 2, [position - 0.3, position + 0.3], color="black")
+      axis.set_yticks(range(len(seeded)), list(seeded) if axis is axes[0][0] else [""] * len(seeded))
+      axis.set_ylim(len(seeded) - 0.5, -0.5)
+      axis.set_title(f"{column}: seeds, median")
+    save(figure, "seeds.png")
 
   figure, axes = plt.subplots(1, 2, figsize=(13, 4.2))
   for run in runs:
@@ -269,7 +350,9 @@ def collect(sweep_output, results_dir, ervae_json=None):
   if ervae is not None and os.path.abspath(ervae_json) != os.path.abspath(os.path.join(results_dir,
                                                                                        "ervae_circle.json")):
     write_json_atomically(os.path.join(results_dir, "ervae_circle.json"), ervae)
-  write_table(table_rows(runs), results_dir, ervae)
+  rows = table_rows(runs)
+  write_table(rows, results_dir, ervae)
+  write_seed_summary(seed_summary(rows), results_dir)
   plot_all(runs, results_dir)
   print(f"[collect_study] {len(runs)} runs ({sum(r['status'] == 'complete' for r in runs)} complete) -> "
         f"{results_dir} (table.md, table.csv, plots)")

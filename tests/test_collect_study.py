@@ -63,7 +63,7 @@ def test_collects_complete_and_training_runs_with_table_and_plots(tmp_path):
 
   with open(os.path.join(results, "table.md")) as f:
     table = f.read()
-  assert "| 1 | beta_vae beta=16.0 | dsprites_full | complete | 200 | 201.0 | 20.500 |" in table
+  assert "| 1 | beta_vae beta=16.0 | dsprites_full |  | complete | 200 | 201.0 | 20.500 |" in table
   assert "| 0.250 |" in table and "| 1.500 | 1:01:30 |" in table
   for plot in ("scores.png", "kl_reconstruction.png", "pvae_pruning.png"):
     with open(os.path.join(results, plot), "rb") as f:
@@ -84,8 +84,45 @@ def test_collects_complete_and_training_runs_with_table_and_plots(tmp_path):
                                                                                                 [30.0, 20.0])
   with open(os.path.join(results, "table.md")) as f:
     table = f.read()
-  assert "| 1 | beta_vae beta=16.0 | dsprites_full | complete | 200 | 201.0 | 20.500 |" in table
-  assert "| 9 | beta_vae beta=4.0 | correlated_ellipses | complete | 100 | 50.000 | 12.000 |" in table
+  assert "| 1 | beta_vae beta=16.0 | dsprites_full |  | complete | 200 | 201.0 | 20.500 |" in table
+  assert "| 9 | beta_vae beta=4.0 | correlated_ellipses |  | complete | 100 | 50.000 | 12.000 |" in table
+
+
+def test_seeds_of_one_configuration_get_their_median_and_range(tmp_path):
+  sweep = str(tmp_path / "sweep")
+  for num, (seed, mig, reconstruction) in enumerate([(0, 0.1, 40.0), (1, 0.4, 30.0), (2, 0.2, 35.0)]):
+    _fake_point(sweep, num, "gin_configs/chyvae.gin",
+                ["chyvae.nu = 15.0", "dataset.name = 'correlated_ellipses'", f"model.random_seed = {seed}"],
+                {"kl_loss": [(100, 10.0)]}, train_results={"global_step": 100, "elapsed_time": 60.0, "kl_loss": 10.0,
+                                                           "reconstruction_loss": reconstruction},
+                metrics={"mig": {"discrete_mig": mig, "elapsed_time": 6.0},
+                         "unsupervised": {"gaussian_total_correlation": 0.5, "elapsed_time": 3.0}})
+  # One seed of another configuration (no summary), one seed of the same still training (left out of it).
+  _fake_point(sweep, 3, "gin_configs/beta_vae.gin", ["vae.beta = 4.0", "dataset.name = 'correlated_ellipses'",
+                                                     "model.random_seed = 0"],
+              {"kl_loss": [(100, 12.0)]}, train_results={"global_step": 100, "elapsed_time": 60.0, "kl_loss": 12.0,
+                                                         "reconstruction_loss": 50.0},
+              metrics={"mig": {"discrete_mig": 0.9, "elapsed_time": 6.0},
+                       "unsupervised": {"gaussian_total_correlation": 0.5, "elapsed_time": 3.0}})
+  _fake_point(sweep, 4, "gin_configs/chyvae.gin",
+              ["chyvae.nu = 15.0", "dataset.name = 'correlated_ellipses'", "model.random_seed = 3"],
+              {"kl_loss": [(100, 10.0)]})
+  results = str(tmp_path / "results")
+  runs = collect_study.collect(sweep, results)
+  assert [run["seed"] for run in runs] == [0, 1, 2, 0, 3]
+  with open(os.path.join(results, "table.md")) as f:
+    assert "| 1 | chyvae nu=15.0 | correlated_ellipses | 1 | complete |" in f.read()
+  with open(os.path.join(results, "seeds.md")) as f:
+    lines = f.read().splitlines()
+  header = [cell.strip() for cell in lines[2].strip("|").split("|")]
+  assert header[:4] == ["model", "dataset", "n", "reconstruction"] and "MIG" in header
+  rows = [line for line in lines if line.startswith("| chyvae")]
+  assert len(rows) == 1 and not any(line.startswith("| beta_vae") for line in lines)
+  cells = [cell.strip() for cell in rows[0].strip("|").split("|")]
+  assert cells[:4] == ["chyvae nu=15.0", "correlated_ellipses", "3", "35.000 [30.000–40.000]"]
+  assert cells[header.index("MIG")] == "0.200 [0.100–0.400]"
+  with open(os.path.join(results, "seeds.png"), "rb") as f:
+    assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
 def test_capacity_tracking_measures_the_gap_over_the_last_80_percent_of_the_ramp():
