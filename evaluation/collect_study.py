@@ -179,9 +179,11 @@ def format_cell(value):
 
 
 def write_table(rows, results_dir, ervae=None):
-  columns = list(rows[0]) if rows else []
+  # Columns no run fills (a seed where the study has none, PVAE's active dimensions in a study without PVAE) are
+  # left out.
+  columns = [c for c in (rows[0] if rows else []) if any(row[c] not in (None, "") for row in rows)]
   with atomic_path(os.path.join(results_dir, "table.csv")) as temporary, open(temporary, "w", newline="") as f:
-    writer = csv.DictWriter(f, columns)
+    writer = csv.DictWriter(f, columns, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
   lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]

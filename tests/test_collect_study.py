@@ -63,7 +63,7 @@ def test_collects_complete_and_training_runs_with_table_and_plots(tmp_path):
 
   with open(os.path.join(results, "table.md")) as f:
     table = f.read()
-  assert "| 1 | beta_vae beta=16.0 | dsprites_full |  | complete | 200 | 201.0 | 20.500 |" in table
+  assert "| 1 | beta_vae beta=16.0 | dsprites_full | complete | 200 | 201.0 | 20.500 |" in table
   assert "| 0.250 |" in table and "| 1.500 | 1:01:30 |" in table
   for plot in ("scores.png", "kl_reconstruction.png", "pvae_pruning.png"):
     with open(os.path.join(results, plot), "rb") as f:
@@ -84,8 +84,8 @@ def test_collects_complete_and_training_runs_with_table_and_plots(tmp_path):
                                                                                                 [30.0, 20.0])
   with open(os.path.join(results, "table.md")) as f:
     table = f.read()
-  assert "| 1 | beta_vae beta=16.0 | dsprites_full |  | complete | 200 | 201.0 | 20.500 |" in table
-  assert "| 9 | beta_vae beta=4.0 | correlated_ellipses |  | complete | 100 | 50.000 | 12.000 |" in table
+  assert "| 1 | beta_vae beta=16.0 | dsprites_full | complete | 200 | 201.0 | 20.500 |" in table
+  assert "| 9 | beta_vae beta=4.0 | correlated_ellipses | complete | 100 | 50.000 | 12.000 |" in table
 
 
 def test_seeds_of_one_configuration_get_their_median_and_range(tmp_path):
