@@ -55,7 +55,7 @@ BENCH_SCRIPTS = sorted(os.path.basename(p) for p in glob.glob(os.path.join(REPOS
 
 @pytest.mark.parametrize("script", BENCH_SCRIPTS)
 def test_every_benchmark_script_resolves_its_imports(script):
-  """Run as the README says (``python bench/X.py``, so only bench/ itself is on the path): --help answers."""
+  """Run as docs/benchmarks.md says (``python bench/X.py``, so only bench/ itself is on the path): --help answers."""
   result = subprocess.run([sys.executable, os.path.join("bench", script), "--help"], cwd=REPOSITORY_ROOT,
                           capture_output=True, text=True, timeout=300,
                           env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
