@@ -127,7 +127,8 @@ GENERATOR = registry.Generator(
     "same path to use it instead); read by dataset.name = dsprites_full, dsprites_noshape, color_dsprites, "
     "noisy_dsprites, scream_dsprites")
 FACTORS = (("shape", 3), ("scale", 6), ("orientation", 40), ("posX", 32), ("posY", 32))
-HOW_TO_GET = "Or put DeepMind's official file there (github.com/deepmind/dsprites-dataset)."
+HOW_TO_GET = ("DeepMind's official file (github.com/deepmind/dsprites-dataset) is read instead when it is at "
+              f"{dsprites_render.DSPRITES_FILE}.")
 _DLIB = "dlib's {} (unchanged)"
 
 

@@ -136,11 +136,13 @@ def missing_paths(name):
           if not any(os.path.exists(p) for p in alternatives)]
 
 
-def how_to_get(name):
-  """How to get the files of ``name``: the generator's command, then where the official files come from."""
+def how_to_get(name, missing=None):
+  """How to get the files of ``name`` (or the one file ``missing``, a path): the generator's command when it makes
+  them, then where the official files come from."""
   found = entry(name)
   make = ""
-  if found.generator is not None:
+  made = [os.path.join(data_root(), f) for f in found.generator.files] if found.generator is not None else []
+  if made and (missing is None or missing in made):
     make = (f"Make it with `python -m submission.data generate {found.generator.name}` ({found.generator.cost}"
             f"{'; made on first load otherwise' if found.generator.on_load else ''}).")
   return " ".join(text for text in (make, found.how_to_get) if text)
@@ -152,7 +154,7 @@ def missing_message(name):
     if not any(os.path.exists(p) for p in alternatives):
       others = "".join(f" (or {p})" for p in alternatives[1:])
       return (f"dataset {name!r} needs {alternatives[0]}{others} (${DATA_ENV}={data_root()!r}), which does not "
-              f"exist. {how_to_get(name)}").strip()
+              f"exist. {how_to_get(name, alternatives[0])}").strip()
   return None
 
 
