@@ -457,6 +457,15 @@ def test_missing_files_are_named_with_the_variable(data_root):
   assert named_data.missing_paths("dummy_data") == []
 
 
+def test_every_dlib_name_is_registered_and_every_name_is_in_the_table_of_named_data():
+  dlib_names = {"dsprites_full", "dsprites_noshape", "color_dsprites", "noisy_dsprites", "scream_dsprites",
+                "smallnorb", "cars3d", "mpi3d_toy", "mpi3d_realistic", "mpi3d_real", "shapes3d", "dummy_data"}
+  assert dlib_names <= set(named_data.names())
+  for name in named_data.names():
+    found = named_data.entry(name)
+    assert found.name == name and name in named_data.__doc__, name  # one record per name, listed by its family
+
+
 def test_dummy_data_is_dlibs(data_root):
   data = named_data.load("dummy_data")
   assert type(data) is dlib_dummy.DummyData
