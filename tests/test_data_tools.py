@@ -57,6 +57,7 @@ def test_info_on_a_present_file(data_root, capsys):
   assert "factors (4): scale 6, orientation 40, posX 32, posY 32" in out
   assert "observation shape: [64, 64, 1] float32" in out
   assert f"file: {path}  present" in out
+  assert f"provenance: {path} is the project's re-rendering of dSprites" in out
   assert f"check: ok, {int(np.prod(DSPRITES_SIZES))} images, latents_sizes {DSPRITES_SIZES} (not the official grid)" \
       in out
   status, out, err = _run(capsys, "info", "no_such_set")

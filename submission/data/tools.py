@@ -5,7 +5,7 @@
                                                      (rendered in the official format, about 30 s, 3.1 GB),
                                                      correlated_ellipses (its image cache, about 15 s, 0.94 GiB)
   info NAME                                          factors and sizes, observation shape, expected file path(s),
-                                                     present or missing (exit 2 when missing)
+                                                     present or missing (exit 2 when missing), provenance
   show NAME --out FILE.png [--seed S]                a grid of random observations and one traversal per factor
   verify [NAME ...]                                  which data sets are present and readable (headers and shapes
                                                      checked without loading the big arrays)
@@ -82,6 +82,7 @@ def info(name, out=None):
     sizes = result.get("factors_num_values")
     if sizes is not None and factors is not None and list(sizes) != [n for _, n in factors]:
       print(f"  factor sizes in the file: {list(sizes)}", file=out)
+  print(f"  provenance: {named_data.provenance(name)[1]}", file=out)
 
 
 # ------------------------------------------------------------------------------------------------------------
