@@ -109,32 +109,14 @@ def model_name(train_config):
 
 
 def dataset_provenance(name):
-  """One sentence on where the data set's observations came from, as found under $DISENTANGLEMENT_LIB_DATA now."""
+  """One sentence on where the data set's observations came from, as found under $DISENTANGLEMENT_LIB_DATA now
+  (``registry.provenance``), and which code loads them."""
   from submission.data import named_data  # pylint: disable=import-outside-toplevel  (imports TensorFlow)
   try:
-    entry = named_data.entry(name)
+    loader = named_data.entry(name).loader
   except UserError:
     return f"{name}: not a data set this project knows"
-  paths = named_data.required_paths(name)
-  if named_data.DSPRITES_FILE in entry.files:
-    return dsprites_provenance(paths[0]) + f" Loader: {entry.loader}."
-  files = f" read from {', '.join(paths)}" if paths else ""
-  return f"{entry.loader}{files}."
-
-
-def dsprites_provenance(path):
-  """Whether the dSprites file is the project's re-rendering or DeepMind's, from the file's own metadata."""
-  from submission import provenance  # pylint: disable=import-outside-toplevel
-  if not os.path.isfile(path):
-    return f"{path} is not present any more, so its provenance is unknown."
-  metadata = provenance.dsprites_metadata(path)
-  if metadata is None:
-    return f"{path}: its metadata cannot be read, so its provenance is unknown."
-  if provenance.is_rendered_dsprites(metadata):
-    return (f"{path} is the project's re-rendering of dSprites (submission.data.dsprites_render), not DeepMind's "
-            f"file: scores are close to, not identical with, published dSprites numbers.")
-  return (f"{path} is not the project's re-rendering (its metadata names {str(metadata.get('author', ''))!r}): "
-          f"DeepMind's official file.")
+  return named_data.provenance(name)[1] + (f" Loader: {loader}." if loader else "")
 
 
 def reproduce_commands(output_dir, metrics):

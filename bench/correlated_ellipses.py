@@ -93,7 +93,7 @@ def run(args):
   if args.steps < 1:
     raise UserError(f"--steps must be positive, got {args.steps}")
   metric_bindings = METRIC_SIZES[args.metric_sizes]
-  correlated_ellipses.register(lazy=args.lazy)  # for every step, including those outside a gin config
+  correlated_ellipses.render_on_demand(args.lazy)  # for every step, including those outside a gin config
   rows = []
   for model in models:
     label, gin_file = MODELS[model]

@@ -24,29 +24,14 @@ from disentanglement_lib.utils import resources
 from evaluation import batch, job_estimate, workers
 from evaluation.metrics import table
 from evaluation.metrics.table import DEFAULT_METRICS, headline, metric_config
-from evaluation.pipeline_checks import DEFAULT_METRIC_WORKERS, check_free_space, check_writable, claim_run
+from evaluation.pipeline_checks import DEFAULT_METRIC_WORKERS, claim_run
 from submission import cli, layout, postprocess, provenance, train
 from submission.atomic import atomic_directory, atomic_file
-from submission.data import dsprites_render, named_data
+from submission.data import named_data
 from submission.errors import UserError
 from submission.layout import RunLayout
 from submission.results import saved_model_complete
 from submission.study import POSTPROCESS_CONFIG
-
-
-def ensure_dataset(name):
-  """Renders dSprites when its file is missing (the main command must work offline on a fresh machine); for any
-  other missing data set, one line naming the expected path and where the official files come from."""
-  missing = named_data.missing_paths(name)
-  dsprites_file = os.path.join(named_data.data_root(), named_data.DSPRITES_FILE)
-  if missing == [dsprites_file]:
-    check_writable(named_data.data_root(), f"{dsprites_file} (DISENTANGLEMENT_LIB_DATA)")
-    check_free_space(named_data.data_root(), dsprites_render.RENDERED_BYTES, "the rendered dSprites file")
-    print(f"[data] {dsprites_file} not found: rendering dSprites there (a re-rendering in the official format, "
-          f"not DeepMind's file; about 30 s, 3.1 GB)", flush=True)
-    dsprites_render.write_dsprites_npz(named_data.data_root())
-  elif missing:
-    raise UserError(named_data.missing_message(name))
 
 
 def run_pipeline(gin_file, output_dir, dataset=None, steps=None, metrics=DEFAULT_METRICS, resume=False,
@@ -89,8 +74,9 @@ def _run_pipeline(gin_file, output_dir, dataset, steps, metrics, resume, overwri
     train.check_same_configuration(model_dir)
     if not trained and os.path.isdir(model_dir):
       train.check_checkpoint(model_dir)  # before what was made from the model is removed below
+    if not trained:  # inside the run's gin config: the files a data set needs may depend on it
+      named_data.make_missing(dataset_name)  # makes a missing generated file (e.g. dSprites' rendering); else one error
   if not trained:
-    ensure_dataset(dataset_name)
     remove_outputs(output_dir, RunLayout.MODEL_OUTPUTS)  # made from the model that training is about to change
     estimate = job_estimate.JobEstimate(configs, metric_bindings, batch_size,
                                         bool(tf.config.list_physical_devices("GPU")))

@@ -2,11 +2,10 @@
 (importing TensorFlow costs 10-15 s), and the default number of metrics evaluated at once."""
 
 import os
-import shutil
-import tempfile
 
 from evaluation import workers
 from submission import cli, output_lock
+from submission.disk_checks import check_writable
 from submission.errors import UserError
 from evaluation.metrics.table import DEFAULT_METRICS, metric_config
 
@@ -66,32 +65,3 @@ def claim_run(gin_file, output_dir, steps, metrics, resume, overwrite, time_budg
     raise UserError(f"output directory {output_dir} already exists; pass --resume to continue it or "
                     f"--overwrite to replace it")
   return claim
-
-
-def check_writable(directory, purpose):
-  """A UserError unless ``directory`` exists and takes new entries, or could be created; ``purpose`` names what
-  it is for in the message."""
-  existing = existing_ancestor(directory)
-  if not os.path.isdir(existing):
-    raise UserError(f"cannot create {purpose}: {existing} is a file, not a directory")
-  try:
-    os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".write-test-"))
-  except OSError as e:
-    raise UserError(f"cannot create {purpose}: {existing} is not writable ({e.strerror})") from e
-
-
-def existing_ancestor(path):
-  """``path`` or its nearest ancestor that exists."""
-  existing = os.path.abspath(path)
-  while not os.path.exists(existing):
-    existing = os.path.dirname(existing)
-  return existing
-
-
-def check_free_space(directory, needed, purpose):
-  """A UserError unless the file system of ``directory`` (or of the ancestor that will hold it) has ``needed``
-  bytes free: a full disk found before, not hours into, the write."""
-  free = shutil.disk_usage(existing_ancestor(directory)).free
-  if free < needed:
-    raise UserError(f"not enough space for {purpose} in {directory}: it needs {needed / 1e9:.2f} GB, "
-                    f"{free / 1e9:.2f} GB are free")

@@ -184,9 +184,7 @@ def saved_model_digest(representation_dir):
 
 def cache_key(representation_dir, dataset_name, data, index):
   """What the codes depend on: the SavedModel's bytes and the data set (name, its files' size and mtime, count)."""
-  files = list(named_data.required_paths(dataset_name))
-  if getattr(data, "cache_path", None):
-    files.append(data.cache_path)
+  files = list(named_data.required_paths(dataset_name))  # CorrelatedEllipses: its cache, unless rendered on demand
   stats = []
   for path in files:
     stat = os.stat(path)

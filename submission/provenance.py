@@ -4,6 +4,9 @@
 
     {"commits": [...], "dirty": bool, "dataset": name, "dataset_provenance": text}
 
+``dataset_provenance`` is the registry's one sentence on the data set's files (``submission.data.registry.provenance``:
+official, the project's rendering, or generated).
+
 ``commits`` lists every commit that worked on the run, in order (a resumed run may continue on newer code);
 ``dirty`` is true when any of them had uncommitted changes.
 """
@@ -12,15 +15,12 @@ import json
 import os
 import subprocess
 
-import numpy as np
-
 from submission import layout
 from submission.atomic import write_json_atomically
-from submission.data import dsprites_render, named_data
+from submission.data import named_data
 
 REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FILE_NAME = layout.PROVENANCE_FILE  # beside the run: RunLayout.provenance
-DSPRITES_NAMES = ("dsprites_full", "dsprites_noshape", "color_dsprites", "noisy_dsprites", "scream_dsprites")
 
 
 def git_commit():
@@ -32,38 +32,6 @@ def git_commit():
     return git("rev-parse", "HEAD"), bool(git("status", "--porcelain", "--untracked-files=no"))
   except (OSError, subprocess.SubprocessError):
     return None, None
-
-
-def dsprites_metadata(path):
-  """The ``metadata`` dict of a dSprites .npz (reading that small member only); None if it cannot be read."""
-  try:
-    with np.load(path, encoding="latin1", allow_pickle=True) as data:
-      metadata = data["metadata"][()]
-  except (OSError, KeyError, ValueError, TypeError):
-    return None
-  return metadata if isinstance(metadata, dict) else None
-
-
-def is_rendered_dsprites(metadata):
-  """Whether dSprites metadata is the project's rendering's (submission.data.dsprites_render)."""
-  return metadata.get("description") == dsprites_render.METADATA_DESCRIPTION
-
-
-def dataset_provenance(name):
-  """One line: which files the data set is read from and whether they are the official ones."""
-  if name in DSPRITES_NAMES:
-    path = os.path.join(named_data.data_root(), named_data.DSPRITES_FILE)
-    metadata = dsprites_metadata(path)
-    if metadata is None:
-      return f"dSprites file {path} (unreadable metadata)"
-    if is_rendered_dsprites(metadata):
-      return f"rendered dSprites ({path}, made by submission.data.dsprites_render: not DeepMind's file)"
-    return f"dSprites file {path} (not the project's rendering: presumably DeepMind's official file)"
-  if name == "correlated_ellipses":
-    return "CorrelatedEllipses, rendered by submission.data.correlated_ellipses (the CHyVAE paper's data set)"
-  if name == "dummy_data":
-    return "dlib's dummy_data (uniform noise)"
-  return "files " + ", ".join(named_data.required_paths(name))
 
 
 def record(output_dir, dataset_name):
@@ -78,5 +46,6 @@ def record(output_dir, dataset_name):
   if commit and (not commits or commits[-1] != commit):
     commits.append(commit)
   write_json_atomically(path, {"commits": commits, "dirty": bool(recorded.get("dirty")) or bool(dirty),
-                               "dataset": dataset_name, "dataset_provenance": dataset_provenance(dataset_name)})
+                               "dataset": dataset_name,
+                               "dataset_provenance": named_data.provenance(dataset_name)[1]})
   return path

@@ -18,8 +18,8 @@ import tensorflow as tf
 from conftest import (FAST_ARCHITECTURE, REPOSITORY_ROOT, assert_one_error_line, dlib_config, read_json,
                       run_python)
 from applications import run_local
-from evaluation import evaluate, pipeline, pipeline_checks, representation_cache
-from submission import cli, model_card, optimizers, output_lock, train
+from evaluation import evaluate, pipeline_checks, representation_cache
+from submission import cli, disk_checks, model_card, optimizers, output_lock, train
 from submission.data import dsprites_render, named_data
 from submission.errors import UserError
 
@@ -189,14 +189,14 @@ def test_an_integer_learning_rate_means_the_float():
 def test_an_unwritable_data_directory_is_refused_before_rendering(tmp_path, monkeypatch):
   (tmp_path / "file").write_text("")
   monkeypatch.setenv("DISENTANGLEMENT_LIB_DATA", str(tmp_path / "file" / "data"))
-  monkeypatch.setattr(dsprites_render, "write_dsprites_npz", lambda *args: pytest.fail("rendered"))
+  monkeypatch.setattr(dsprites_render, "write_dsprites_npz", lambda *args, **kwargs: pytest.fail("rendered"))
   with pytest.raises(UserError, match="DISENTANGLEMENT_LIB_DATA.*is a file"):
-    pipeline.ensure_dataset("dsprites_full")
+    named_data.make_missing("dsprites_full")
 
 
 def test_a_dsprites_file_without_metadata_is_one_error(tmp_path, monkeypatch):
   monkeypatch.setenv("DISENTANGLEMENT_LIB_DATA", str(tmp_path))
-  path = os.path.join(str(tmp_path), named_data.DSPRITES_FILE)
+  path = os.path.join(str(tmp_path), dsprites_render.DSPRITES_FILE)
   os.makedirs(os.path.dirname(path))
   np.savez(path, imgs=np.zeros((4, 64, 64), np.uint8))
   with pytest.raises(UserError, match="metadata"):
@@ -496,8 +496,8 @@ def test_a_full_disk_at_a_checkpoint_is_one_line_naming_the_path_and_the_space(t
 
 def test_rendering_dsprites_on_a_full_disk_is_refused_before_it_starts(tmp_path, monkeypatch):
   monkeypatch.setenv("DISENTANGLEMENT_LIB_DATA", str(tmp_path))
-  monkeypatch.setattr(dsprites_render, "write_dsprites_npz", lambda *args: pytest.fail("rendered"))
+  monkeypatch.setattr(dsprites_render, "write_dsprites_npz", lambda *args, **kwargs: pytest.fail("rendered"))
   usage = shutil.disk_usage(str(tmp_path))
-  monkeypatch.setattr(pipeline_checks.shutil, "disk_usage", lambda path: usage._replace(free=10**9))
-  with pytest.raises(UserError, match="not enough space for the rendered dSprites file .*: it needs 3.09 GB, 1.00 GB"):
-    pipeline.ensure_dataset("dsprites_full")
+  monkeypatch.setattr(disk_checks.shutil, "disk_usage", lambda path: usage._replace(free=10**9))
+  with pytest.raises(UserError, match="not enough space for the dsprites file.*: it needs 3.09 GB, 1.00 GB"):
+    named_data.make_missing("dsprites_full")

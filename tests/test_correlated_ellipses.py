@@ -159,9 +159,12 @@ def test_vectorised_renderer_equals_drawing_each_ellipse_on_the_full_canvas(rend
 SMALL_SIZES = (4, 3, 2, 5)
 
 
-def test_cache_is_rendered_once_atomically_and_reused(tmp_path, monkeypatch):
-  data = CE.CorrelatedEllipses(data_dir=str(tmp_path), sizes=SMALL_SIZES, progress=False)
+def test_cache_holds_every_image_and_is_read_back(tmp_path, monkeypatch):
   path = tmp_path / CE.cache_file_name(SMALL_SIZES)
+  with pytest.raises(UserError, match="generate correlated_ellipses"):  # the class reads the cache, never makes it
+    CE.CorrelatedEllipses(data_dir=str(tmp_path), sizes=SMALL_SIZES)
+  CE.write_cache(CE.cache_path(str(tmp_path), SMALL_SIZES), CE.EllipseRenderer(SMALL_SIZES), progress=False)
+  data = CE.CorrelatedEllipses(data_dir=str(tmp_path), sizes=SMALL_SIZES)
   assert data.cache_path == str(path) and os.listdir(tmp_path) == [path.name]
   stored = np.load(path)
   assert stored.shape == (120, 64, 64, 1) and stored.dtype == np.uint8
@@ -177,7 +180,7 @@ def test_cache_is_rendered_once_atomically_and_reused(tmp_path, monkeypatch):
 
   monkeypatch.setattr(CE, "write_cache", must_not_render)
   before = os.stat(path).st_mtime_ns
-  again = CE.CorrelatedEllipses(data_dir=str(tmp_path), sizes=SMALL_SIZES, progress=False)
+  again = CE.CorrelatedEllipses(data_dir=str(tmp_path), sizes=SMALL_SIZES)
   assert os.stat(path).st_mtime_ns == before
   np.testing.assert_array_equal(np.asarray(again.images), stored)
 
@@ -203,12 +206,17 @@ def test_interrupted_rendering_leaves_nothing(tmp_path, monkeypatch):
 def test_wrong_cache_is_reported_in_one_line(tmp_path, monkeypatch):
   np.save(tmp_path / CE.cache_file_name(SMALL_SIZES), np.zeros((3, 64, 64, 1), np.uint8))
   with pytest.raises(UserError, match="delete it to re-render it"):
-    CE.CorrelatedEllipses(data_dir=str(tmp_path), sizes=SMALL_SIZES, progress=False)
-  # `python -m submission.data verify` reads only the header: absent is fine, a wrong shape is reported.
+    CE.CorrelatedEllipses(data_dir=str(tmp_path), sizes=SMALL_SIZES)
+  # `python -m submission.data verify` reads only the header: absent is missing (with how to make it), a wrong
+  # shape is reported.
   monkeypatch.setenv(named_data.DATA_ENV, str(tmp_path))
   entry = named_data.entry("correlated_ellipses")
   assert entry.factors == (("x", 32), ("y", 32), ("scale", 6), ("rotation", 40))
-  assert "not rendered yet" in named_data.check("correlated_ellipses")["detail"]
+  cache = str(tmp_path / "correlated_ellipses" / CE.cache_file_name())
+  assert named_data.missing_paths("correlated_ellipses") == [cache]
+  assert named_data.can_make_missing("correlated_ellipses")
+  with pytest.raises(UserError, match="`python -m submission.data generate correlated_ellipses`"):
+    named_data.check("correlated_ellipses")
   (tmp_path / "correlated_ellipses").mkdir()
   np.save(tmp_path / "correlated_ellipses" / CE.cache_file_name(), np.zeros((3, 64, 64, 1), np.uint8))
   with pytest.raises(UserError, match="expected uint8 \\(245760, 64, 64, 1\\)"):
@@ -231,12 +239,13 @@ def test_dataset_name_resolves_to_the_full_spec_cached_under_the_data_root(tmp_p
   with cli.gin_config(bindings=["dataset.name = 'correlated_ellipses'", "correlated_ellipses.lazy = True"]):
     data = named_data.load()
   assert isinstance(data, CE.CorrelatedEllipses) and data.images is None and data.sizes == (32, 32, 6, 40)
-  # register(lazy=True) reaches loads outside any gin config too; register() restores the cached default.
-  CE.register(lazy=True)
+  # render_on_demand() reaches loads outside any gin config too; render_on_demand(False) restores the default.
+  CE.render_on_demand()
   try:
     assert named_data.load("correlated_ellipses").images is None
+    assert named_data.missing_paths("correlated_ellipses") == []  # no cache needed
   finally:
-    CE.register()
+    CE.render_on_demand(False)
   with pytest.raises(KeyboardInterrupt):
     named_data.load("correlated_ellipses")
   assert len(paths) == 2
@@ -272,9 +281,9 @@ def initial_loss(bindings, num_batches=4):
 def render_on_demand():
   """Every load of the data set in this process renders on demand, so no step builds the 0.94 GiB cache (the
   pipeline's pictures step loads the data set outside any gin config, where the gin binding cannot reach)."""
-  CE.register(lazy=True)
+  CE.render_on_demand()
   yield
-  CE.register()
+  CE.render_on_demand(False)
 
 
 def test_short_chyvae_training_lowers_loss_and_the_five_metrics_evaluate(tmp_path, render_on_demand):

@@ -21,7 +21,7 @@ from disentanglement_lib.data.ground_truth import mpi3d as dlib_mpi3d
 from disentanglement_lib.data.ground_truth import norb as dlib_norb
 from disentanglement_lib.data.ground_truth import shapes3d as dlib_shapes3d
 from disentanglement_lib.data.ground_truth import util as dlib_util
-from submission.data import dsprites_render, loaders, named_data
+from submission.data import cars3d, dsprites_render, mpi3d, named_data, shapes3d, smallnorb, stored_images
 from submission.errors import UserError
 
 
@@ -67,7 +67,7 @@ DSPRITES_SIZES = [1, 3, 2, 5, 3, 2]
 @pytest.fixture
 def dsprites_root(data_root):
   values = dsprites_render._subgrid_possible_values(DSPRITES_SIZES)
-  dsprites_render._write_npz(os.path.join(str(data_root), named_data.DSPRITES_FILE), values, progress=False)
+  dsprites_render._write_npz(os.path.join(str(data_root), dsprites_render.DSPRITES_FILE), values, progress=False)
   return data_root, values
 
 
@@ -143,7 +143,7 @@ def test_scream_dsprites_fixes_dlibs_thumbnail_crash_and_keeps_its_observations(
   PIL.Image.fromarray(pixels).save(root / "scream" / "scream.jpg", quality=90)
   ours = named_data.load("scream_dsprites")
   assert ours.scream.shape == (250, 350, 3)  # thumbnail((350, 274)) keeps the aspect ratio
-  monkeypatch.setattr(dlib_dsprites, "DSPRITES_PATH", str(root / named_data.DSPRITES_FILE))
+  monkeypatch.setattr(dlib_dsprites, "DSPRITES_PATH", str(root / dsprites_render.DSPRITES_FILE))
   monkeypatch.setattr(dlib_dsprites, "SCREAM_PATH", str(root / "scream" / "scream.jpg"))
   dlib = dlib_dsprites.ScreamDSprites([1, 2, 3, 4, 5])  # runs only with the Pillow shims
   for obs_ours, obs_dlib in _same_samples(ours, dlib, num=16):
@@ -155,7 +155,7 @@ def test_dlibs_scream_dsprites_fails_on_todays_pillow(dsprites_root, monkeypatch
   root, _ = dsprites_root
   os.makedirs(root / "scream")
   PIL.Image.new("RGB", (420, 300)).save(root / "scream" / "scream.jpg")
-  monkeypatch.setattr(dlib_dsprites, "DSPRITES_PATH", str(root / named_data.DSPRITES_FILE))
+  monkeypatch.setattr(dlib_dsprites, "DSPRITES_PATH", str(root / dsprites_render.DSPRITES_FILE))
   monkeypatch.setattr(dlib_dsprites, "SCREAM_PATH", str(root / "scream" / "scream.jpg"))
   with pytest.raises(ValueError, match="too many values"):
     dlib_dsprites.ScreamDSprites([1, 2, 3, 4, 5])
@@ -180,7 +180,7 @@ def _shapes3d_arrays(seed=0):
 
 def _write_shapes3d_npz(root, images, labels):
   os.makedirs(root / "3dshapes", exist_ok=True)
-  path = root / "3dshapes" / named_data.SHAPES3D_FILE
+  path = root / shapes3d.SHAPES3D_FILE
   np.savez(path, images=images.reshape(SHAPES3D_SIZES + (64, 64, 3)), labels=labels.reshape(SHAPES3D_SIZES + (6,)))
   return str(path)
 
@@ -208,7 +208,7 @@ def test_shapes3d_npz_and_h5_equal_dlibs_loader(tmp_path, monkeypatch):
   for root in (npz_root, h5_root):
     monkeypatch.setenv(named_data.DATA_ENV, str(root))
     ours = named_data.load("shapes3d")
-    assert isinstance(ours, loaders.Shapes3D) and ours.images.dtype == np.uint8
+    assert isinstance(ours, shapes3d.Shapes3D) and ours.images.dtype == np.uint8
     assert ours.num_factors == 6 and ours.factors_num_values == list(SHAPES3D_SIZES)
     assert ours.observation_shape == [64, 64, 3]
     for obs_ours, obs_dlib in _same_samples(ours, dlib):
@@ -223,7 +223,7 @@ def test_shapes3d_npz_and_h5_equal_dlibs_loader(tmp_path, monkeypatch):
 
 
 def test_shapes3d_real_sizes_and_bad_files(data_root):
-  assert loaders.SHAPES3D_FACTOR_SIZES == (10, 10, 10, 8, 4, 15)
+  assert shapes3d.SHAPES3D_FACTOR_SIZES == (10, 10, 10, 8, 4, 15)
   images, labels = _shapes3d_arrays()
   path = _write_shapes3d_h5(data_root, images, labels[::-1])  # rows not in row-major factor order
   with pytest.raises(UserError, match="row-major"):
@@ -250,9 +250,9 @@ def test_mpi3d_equals_dlibs_loader_in_float32(data_root, monkeypatch):
   n = int(np.prod(MPI3D_SIZES))
   images = np.random.RandomState(1).randint(0, 256, size=(n, 64, 64, 3)).astype(np.uint8)
   _write_mpi3d(data_root, "mpi3d_toy", images)
-  monkeypatch.setitem(loaders.MPI3D_SIZES_BY_COUNT, n, MPI3D_SIZES)
+  monkeypatch.setitem(mpi3d.MPI3D_SIZES_BY_COUNT, n, MPI3D_SIZES)
   ours = named_data.load("mpi3d_toy")
-  assert isinstance(ours, loaders.MPI3D) and ours.images.dtype == np.uint8
+  assert isinstance(ours, mpi3d.MPI3D) and ours.images.dtype == np.uint8
   assert ours.num_factors == 7 and ours.factors_num_values == list(MPI3D_SIZES)
   dlib = dlib_mpi3d.MPI3D("mpi3d_toy")  # reads $DISENTANGLEMENT_LIB_DATA itself
   _set_dlib_sizes(dlib, MPI3D_SIZES)
@@ -263,8 +263,8 @@ def test_mpi3d_equals_dlibs_loader_in_float32(data_root, monkeypatch):
 
 
 def test_mpi3d_factor_sizes_follow_the_number_of_images(data_root):
-  assert loaders.mpi3d_factor_sizes(460800, "f") == [4, 4, 2, 3, 3, 40, 40]
-  assert loaders.mpi3d_factor_sizes(1036800, "f") == [6, 6, 2, 3, 3, 40, 40]
+  assert mpi3d.mpi3d_factor_sizes(460800, "f") == [4, 4, 2, 3, 3, 40, 40]
+  assert mpi3d.mpi3d_factor_sizes(1036800, "f") == [6, 6, 2, 3, 3, 40, 40]
   path = _write_mpi3d(data_root, "mpi3d_realistic", np.zeros((10, 64, 64, 3), np.uint8))
   with pytest.raises(UserError) as error:
     named_data.load("mpi3d_realistic")
@@ -296,7 +296,7 @@ def _thumbnail(view):
 
 def test_cars3d_sorted_order_and_dlibs_observations(data_root, pillow_shims, monkeypatch):
   meshes = _write_cars(data_root)
-  monkeypatch.setattr(loaders, "CARS3D_NUM_OBJECTS", len(CAR_FILES))
+  monkeypatch.setattr(cars3d, "CARS3D_NUM_OBJECTS", len(CAR_FILES))
   ours = named_data.load("cars3d")
   assert ours.files == sorted(CAR_FILES) and ours.images.dtype == np.uint8
   assert ours.num_factors == 3 and ours.factors_num_values == [4, 24, 3]
@@ -322,7 +322,7 @@ def test_cars3d_sorted_order_and_dlibs_observations(data_root, pillow_shims, mon
 
 def test_cars3d_float_pixels_checks_and_dlibs_failure(data_root, monkeypatch):
   meshes = _write_cars(data_root, dtype=np.float64)  # whole numbers stored as doubles: read losslessly
-  monkeypatch.setattr(loaders, "CARS3D_NUM_OBJECTS", len(CAR_FILES))
+  monkeypatch.setattr(cars3d, "CARS3D_NUM_OBJECTS", len(CAR_FILES))
   ours = named_data.load("cars3d")
   view = _thumbnail(meshes["car_a_mesh.mat"][:, :, :, 5, 2])
   np.testing.assert_array_equal(ours.sample_observations_from_factors(np.array([[2, 5, 0]]), None)[0],
@@ -330,10 +330,10 @@ def test_cars3d_float_pixels_checks_and_dlibs_failure(data_root, monkeypatch):
   monkeypatch.setattr(dlib_cars3d, "CARS3D_PATH", str(data_root / "cars"))
   with pytest.raises(TypeError, match="Cannot handle this data type"):
     dlib_cars3d.Cars3D()  # dlib hands the doubles to PIL.Image.fromarray, which takes no float RGB
-  monkeypatch.setattr(loaders, "CARS3D_NUM_OBJECTS", 183)
+  monkeypatch.setattr(cars3d, "CARS3D_NUM_OBJECTS", 183)
   with pytest.raises(UserError, match=r"cars holds 3 \.mat files, expected 183"):
     named_data.load("cars3d")
-  monkeypatch.setattr(loaders, "CARS3D_NUM_OBJECTS", len(CAR_FILES))
+  monkeypatch.setattr(cars3d, "CARS3D_NUM_OBJECTS", len(CAR_FILES))
   scipy.io.savemat(str(data_root / "cars" / "car_a_mesh.mat"), {"im": np.full((128, 128, 3, 24, 4), 0.5)})
   with pytest.raises(UserError, match="car_a_mesh.mat: 'im' is float64 and not whole numbers"):
     named_data.load("cars3d")
@@ -372,11 +372,11 @@ def _write_smallnorb(root, seed=0):
   rs = np.random.RandomState(seed)
   grid = np.stack(np.unravel_index(np.arange(int(np.prod(NORB_SIZES))), NORB_SIZES), axis=1)
   chunks = {}
-  for chunk, instance in zip(loaders.SMALLNORB_CHUNKS, (0, 1)):
+  for chunk, instance in zip(smallnorb.SMALLNORB_CHUNKS, (0, 1)):
     features = rs.permutation(grid[grid[:, 1] == instance])
     dat = rs.randint(0, 256, size=(len(features), 2, 96, 96)).astype(np.uint8)
     info = np.column_stack([features[:, 1], features[:, 2], 2 * features[:, 3], features[:, 4]]).astype(np.int32)
-    template = str(root / named_data.SMALLNORB_TEMPLATE)
+    template = str(root / smallnorb.SMALLNORB_TEMPLATE)
     _write_norb_matrix(template.format(chunk, "dat"), dat)
     _write_norb_matrix(template.format(chunk, "cat"), features[:, 0].astype(np.int32))
     _write_norb_matrix(template.format(chunk, "info"), info)
@@ -386,15 +386,15 @@ def _write_smallnorb(root, seed=0):
 
 def test_smallnorb_equals_dlibs_loader(data_root, pillow_shims, monkeypatch):
   chunks = _write_smallnorb(data_root)
-  monkeypatch.setattr(loaders, "SMALLNORB_FACTOR_SIZES", NORB_SIZES)
+  monkeypatch.setattr(smallnorb, "SMALLNORB_FACTOR_SIZES", NORB_SIZES)
   ours = named_data.load("smallnorb")
-  assert isinstance(ours, loaders.SmallNORB) and ours.images.dtype == np.int16
+  assert isinstance(ours, smallnorb.SmallNORB) and ours.images.dtype == np.int16
   assert ours.num_factors == 4 and ours.factors_num_values == [2, 2, 2, 3]
   assert ours.observation_shape == [64, 64, 1]
   # dlib's reading, resizing and indexing code, with the NumPy 2 shim (int() of a 1-element array) and the
   # small grid in place of its hard-coded [5, 10, 9, 18, 6].
   monkeypatch.setattr(dlib_norb, "int", lambda a: builtins.int(np.asarray(a).reshape(-1)[0]), raising=False)
-  template = str(data_root / named_data.SMALLNORB_TEMPLATE)
+  template = str(data_root / smallnorb.SMALLNORB_TEMPLATE)
   dlib = object.__new__(dlib_norb.SmallNORB)
   dlib.images, features = dlib_norb._load_small_norb_chunks(template, dlib_norb.SMALLNORB_CHUNKS)
   dlib.factor_sizes = list(NORB_SIZES)
@@ -409,7 +409,7 @@ def test_smallnorb_equals_dlibs_loader(data_root, pillow_shims, monkeypatch):
   factors = np.array([[1, 0, 1, 2]])  # category 1, elevation 0, azimuth 1, lighting 2; instance drawn
   rs = np.random.RandomState(7)
   instance = np.random.RandomState(7).randint(2)
-  features, dat = chunks[loaders.SMALLNORB_CHUNKS[instance]]
+  features, dat = chunks[smallnorb.SMALLNORB_CHUNKS[instance]]
   row = np.flatnonzero((features == [1, instance, 0, 1, 2]).all(axis=1))[0]
   resized = np.asarray(PIL.Image.fromarray(dat[row, 0].view(np.int8)).resize((64, 64), PIL.Image.LANCZOS))
   np.testing.assert_array_equal(ours.sample_observations_from_factors(factors, rs)[0, :, :, 0],
@@ -419,13 +419,13 @@ def test_smallnorb_equals_dlibs_loader(data_root, pillow_shims, monkeypatch):
 
 def test_dlibs_smallnorb_fails_on_numpy2_and_bad_files_are_reported(data_root):
   _write_smallnorb(data_root)
-  template = str(data_root / named_data.SMALLNORB_TEMPLATE)
+  template = str(data_root / smallnorb.SMALLNORB_TEMPLATE)
   with pytest.raises(TypeError):
-    dlib_norb._read_binary_matrix(template.format(loaders.SMALLNORB_CHUNKS[0], "cat"))
+    dlib_norb._read_binary_matrix(template.format(smallnorb.SMALLNORB_CHUNKS[0], "cat"))
   # Our loader checks the grid: the real 5x10x9x18x6 sizes do not fit these files.
   with pytest.raises(UserError, match="do not cover the 5x10x9x18x6 factor grid"):
     named_data.load("smallnorb")
-  path = template.format(loaders.SMALLNORB_CHUNKS[1], "dat")
+  path = template.format(smallnorb.SMALLNORB_CHUNKS[1], "dat")
   with open(path, "r+b") as f:
     f.truncate(os.path.getsize(path) - 1)
   with pytest.raises(UserError, match="testing-dat.mat has .* bytes, expected"):
@@ -434,8 +434,8 @@ def test_dlibs_smallnorb_fails_on_numpy2_and_bad_files_are_reported(data_root):
 
 def test_float32_division_equals_dlibs_float64_division_for_every_stored_value():
   values = np.arange(-32768, 32768).astype(np.int16)  # every int16, hence every byte
-  np.testing.assert_array_equal(loaders.to_float32(values), (values.astype(np.float64) / 255.).astype(np.float32))
-  np.testing.assert_array_equal(loaders.to_float32(values), values.astype(np.float32) / 255.)
+  np.testing.assert_array_equal(stored_images.to_float32(values), (values.astype(np.float64) / 255.).astype(np.float32))
+  np.testing.assert_array_equal(stored_images.to_float32(values), values.astype(np.float32) / 255.)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -444,17 +444,26 @@ def test_float32_division_equals_dlibs_float64_division_for_every_stored_value()
 def test_missing_files_are_named_with_the_variable(data_root):
   for name, relative in (("cars3d", "cars"), ("shapes3d", os.path.join("3dshapes", "3dshapes.h5")),
                          ("mpi3d_real", os.path.join("mpi3d_real", "mpi3d_real.npz")),
-                         ("dsprites_full", named_data.DSPRITES_FILE)):
+                         ("dsprites_full", dsprites_render.DSPRITES_FILE)):
     path = os.path.join(str(data_root), relative)
     assert named_data.missing_paths(name) == [path]
     with pytest.raises(UserError) as error:
       named_data.load(name)
     message = str(error.value)
     assert "\n" not in message and path in message and named_data.DATA_ENV in message
-  assert "or " + os.path.join(str(data_root), "3dshapes", named_data.SHAPES3D_FILE) in \
+  assert "or " + os.path.join(str(data_root), shapes3d.SHAPES3D_FILE) in \
       named_data.missing_message("shapes3d")
   assert len(named_data.missing_paths("smallnorb")) == 6
   assert named_data.missing_paths("dummy_data") == []
+
+
+def test_every_dlib_name_is_registered_and_every_name_is_in_the_table_of_named_data():
+  dlib_names = {"dsprites_full", "dsprites_noshape", "color_dsprites", "noisy_dsprites", "scream_dsprites",
+                "smallnorb", "cars3d", "mpi3d_toy", "mpi3d_realistic", "mpi3d_real", "shapes3d", "dummy_data"}
+  assert dlib_names <= set(named_data.names())
+  for name in named_data.names():
+    found = named_data.entry(name)
+    assert found.name == name and name in named_data.__doc__, name  # one record per name, listed by its family
 
 
 def test_dummy_data_is_dlibs(data_root):

@@ -8,13 +8,13 @@ import PIL.Image
 import pytest
 
 from conftest import assert_one_error_line, run_python
-from submission.data import dsprites_render, loaders, named_data, registry, tools
+from submission.data import dsprites_render, mpi3d, named_data, registry, tools
 
 DSPRITES_SIZES = [1, 3, 2, 8, 5, 3]
 
 
 def _write_small_dsprites(root):
-  path = os.path.join(str(root), named_data.DSPRITES_FILE)
+  path = os.path.join(str(root), dsprites_render.DSPRITES_FILE)
   dsprites_render._write_npz(path, dsprites_render._subgrid_possible_values(DSPRITES_SIZES), progress=False)
   return path
 
@@ -57,6 +57,7 @@ def test_info_on_a_present_file(data_root, capsys):
   assert "factors (4): scale 6, orientation 40, posX 32, posY 32" in out
   assert "observation shape: [64, 64, 1] float32" in out
   assert f"file: {path}  present" in out
+  assert f"provenance: {path} is the project's re-rendering of dSprites" in out
   assert f"check: ok, {int(np.prod(DSPRITES_SIZES))} images, latents_sizes {DSPRITES_SIZES} (not the official grid)" \
       in out
   status, out, err = _run(capsys, "info", "no_such_set")
@@ -75,7 +76,7 @@ def test_info_reports_the_factor_sizes_the_mpi3d_file_has(data_root, capsys):
 # generate
 # --------------------------------------------------------------------------------------------------------------
 def test_generate_refuses_to_overwrite(tmp_path, capsys):
-  path = tmp_path / named_data.DSPRITES_FILE
+  path = tmp_path / dsprites_render.DSPRITES_FILE
   path.parent.mkdir(parents=True)
   path.write_bytes(b"keep me")
   status, out, err = _run(capsys, "generate", "dsprites", "--data_dir", str(tmp_path))
@@ -94,13 +95,13 @@ def test_generate_writes_where_asked_and_overwrites_on_request(data_root, tmp_pa
 
   monkeypatch.setattr(dsprites_render, "write_dsprites_npz", small_writer)
   status, out, err = _run(capsys, "generate", "dsprites")  # default: $DISENTANGLEMENT_LIB_DATA
-  path = os.path.join(str(data_root), named_data.DSPRITES_FILE)
+  path = os.path.join(str(data_root), dsprites_render.DSPRITES_FILE)
   assert status == 0 and err == "" and calls == [str(data_root)]
   assert out.startswith(f"wrote {path} (") and "not DeepMind's file" in out
   assert named_data.missing_paths("dsprites_full") == []
   other = tmp_path / "elsewhere"
   status, out, _ = _run(capsys, "generate", "dsprites", "--data_dir", str(other))
-  assert status == 0 and os.path.exists(other / named_data.DSPRITES_FILE)
+  assert status == 0 and os.path.exists(other / dsprites_render.DSPRITES_FILE)
   assert f"export {named_data.DATA_ENV}={other}" in out
   os.utime(path, (0, 0))
   status, _, err = _run(capsys, "generate", "dsprites")
@@ -129,7 +130,7 @@ def _verify_lines(out):
 def test_verify_reports_present_missing_and_unreadable(data_root, capsys, monkeypatch):
   _write_small_dsprites(data_root)
   n = 2 * 2 * 2 * 1 * 1 * 3 * 2
-  monkeypatch.setitem(loaders.MPI3D_SIZES_BY_COUNT, n, (2, 2, 2, 1, 1, 3, 2))
+  monkeypatch.setitem(mpi3d.MPI3D_SIZES_BY_COUNT, n, (2, 2, 2, 1, 1, 3, 2))
   os.makedirs(data_root / "mpi3d_toy")
   np.savez(data_root / "mpi3d_toy" / "mpi3d_toy.npz", images=np.zeros((n, 64, 64, 3), np.uint8))
   # 12.7 GB of pixels announced, none stored: verify must read the header only.
@@ -138,13 +139,17 @@ def test_verify_reports_present_missing_and_unreadable(data_root, capsys, monkey
   assert status == 0 and err == ""
   states = _verify_lines(out)
   assert states == {
-      "cars3d": "missing", "color_dsprites": "ok", "correlated_ellipses": "ok", "dsprites_full": "ok",
+      "cars3d": "missing", "color_dsprites": "ok", "correlated_ellipses": "missing", "dsprites_full": "ok",
       "dsprites_noshape": "ok",
       "dummy_data": "ok", "mpi3d_real": "ok", "mpi3d_realistic": "missing", "mpi3d_toy": "ok",
       "noisy_dsprites": "ok", "scream_dsprites": "missing", "shapes3d": "missing", "smallnorb": "missing"}
   assert "1036800 images, factor sizes [6, 6, 2, 3, 3, 40, 40]; observations [64, 64, 3]" in out
   assert f"{int(np.prod(DSPRITES_SIZES))} images, latents_sizes {DSPRITES_SIZES}" in out
-  assert out.splitlines()[-1] == "8 present and readable, 5 missing, 0 unreadable"
+  assert out.splitlines()[-1] == "7 present and readable, 6 missing, 0 unreadable"
+  # A file the project can make says how; an official one does not.
+  assert "correlated_ellipses_v1_32x32x6x40.npy (`python -m submission.data generate correlated_ellipses` makes it)" \
+      in out
+  assert "scream.jpg (`python -m submission.data generate dsprites` makes it)" not in out
 
   # Present but wrong: a truncated dSprites file, an image-less MPI3D file, a 3dshapes.h5 that is not HDF5.
   with open(named_data.required_paths("dsprites_full")[0], "r+b") as f:
@@ -219,12 +224,14 @@ def test_verify_and_info_never_load_a_data_set(data_root, capsys, monkeypatch):
   def expensive_load():
     raise AssertionError("loaded")
 
-  monkeypatch.setitem(registry._REGISTRY, "rendered_on_first_use", named_data.DatasetEntry(expensive_load))
-  monkeypatch.setitem(registry._REGISTRY, "with_a_file", named_data.DatasetEntry(expensive_load, ("f.bin",)))
+  monkeypatch.setitem(registry._REGISTRY, "rendered_on_first_use",
+                      named_data.DatasetEntry("rendered_on_first_use", expensive_load))
+  monkeypatch.setitem(registry._REGISTRY, "with_a_file",
+                      named_data.DatasetEntry("with_a_file", expensive_load, ("f.bin",)))
   (data_root / "f.bin").write_bytes(b"x")
   status, out, err = _run(capsys, "verify", "rendered_on_first_use", "with_a_file")
   assert status == 0 and err == ""
-  assert "ok       rendered_on_first_use  no files needed (generated when loaded)" in out
+  assert "ok       rendered_on_first_use  no files needed" in out
   assert "ok       with_a_file            files present (no header check registered for it)" in out
   status, out, err = _run(capsys, "info", "rendered_on_first_use")
   assert status == 0 and "factors: not declared when it was registered" in out and "files: none needed" in out

@@ -127,17 +127,19 @@ def test_key_hyper_parameters_follow_the_model_and_what_it_refers_to():
       "factor_vae.gamma", "model.batch_size", "vae/AdamOptimizer.learning_rate"]
 
 
-def test_dsprites_provenance_tells_the_rendering_from_another_file(tmp_path):
+def test_the_data_set_sentence_is_the_registrys_provenance_and_the_loader(tmp_path, monkeypatch):
   from applications import report  # pylint: disable=import-outside-toplevel
-  from submission.data import dsprites_render  # pylint: disable=import-outside-toplevel
-  rendered = str(tmp_path / "rendered.npz")
-  dsprites_render._write_npz(rendered, dsprites_render._subgrid_possible_values([1, 3, 2, 2, 2, 2]), progress=False)
-  assert "the project's re-rendering" in report.dsprites_provenance(rendered)
-  other = str(tmp_path / "other.npz")
-  np.savez(other, imgs=np.zeros((1, 64, 64), np.uint8),
-           metadata=np.array({"author": "lmatthey@google.com"}, dtype=object))
-  assert "DeepMind's official file" in report.dsprites_provenance(other)
-  assert "not present" in report.dsprites_provenance(str(tmp_path / "missing.npz"))
+  from submission.data import dsprites_render, named_data  # pylint: disable=import-outside-toplevel
+  monkeypatch.setenv(named_data.DATA_ENV, str(tmp_path))
+  path = os.path.join(str(tmp_path), dsprites_render.DSPRITES_FILE)
+  dsprites_render._write_npz(path, dsprites_render._subgrid_possible_values([1, 3, 2, 2, 2, 2]), progress=False)
+  sentence = report.dataset_provenance("dsprites_full")
+  assert sentence == named_data.provenance("dsprites_full")[1] + " Loader: " + \
+      named_data.entry("dsprites_full").loader + "."
+  assert "the project's re-rendering" in sentence
+  os.remove(path)
+  assert "not present" in report.dataset_provenance("dsprites_full")
+  assert report.dataset_provenance("no_such_data") == "no_such_data: not a data set this project knows"
 
 
 @pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"),

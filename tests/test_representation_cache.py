@@ -9,7 +9,7 @@ from conftest import STUDY, dlib_config
 from disentanglement_lib.evaluation.metrics import beta_vae, factor_vae
 from evaluation import evaluate, representation_cache
 from submission import cli
-from submission.data import correlated_ellipses, dsprites_render, loaders, named_data
+from submission.data import correlated_ellipses, dsprites_render, named_data, smallnorb
 from submission.data.observation_index import observation_index
 from submission.errors import UserError
 from test_data_loaders import NORB_SIZES, _shapes3d_arrays, _write_shapes3d_h5, _write_smallnorb
@@ -35,7 +35,7 @@ def data_root(tmp_path, monkeypatch):
 @pytest.fixture
 def small_dsprites(data_root):
   values = dsprites_render._subgrid_possible_values(DSPRITES_SIZES)
-  dsprites_render._write_npz(os.path.join(str(data_root), named_data.DSPRITES_FILE), values, progress=False)
+  dsprites_render._write_npz(os.path.join(str(data_root), dsprites_render.DSPRITES_FILE), values, progress=False)
   return data_root
 
 
@@ -43,20 +43,22 @@ def _deterministic_data_sets(root, monkeypatch):
   """One small instance of every loader with an observation index."""
   monkeypatch.setenv(named_data.DATA_ENV, str(root))
   values = dsprites_render._subgrid_possible_values(DSPRITES_SIZES)
-  dsprites_render._write_npz(os.path.join(str(root), named_data.DSPRITES_FILE), values, progress=False)
+  dsprites_render._write_npz(os.path.join(str(root), dsprites_render.DSPRITES_FILE), values, progress=False)
   images, labels = _shapes3d_arrays()
   _write_shapes3d_h5(root, images, labels)
   _write_smallnorb(root)
-  monkeypatch.setattr(loaders, "SMALLNORB_FACTOR_SIZES", NORB_SIZES)
+  monkeypatch.setattr(smallnorb, "SMALLNORB_FACTOR_SIZES", NORB_SIZES)
   sizes = (2, 3, 2, 4)
+  ellipses = str(root / "ellipses")
+  correlated_ellipses.write_cache(correlated_ellipses.cache_path(ellipses, sizes),
+                                  correlated_ellipses.EllipseRenderer(sizes), progress=False)
   return {
       "dsprites_full": named_data.load("dsprites_full"),
       "dsprites_noshape": named_data.load("dsprites_noshape"),  # the shape is a nuisance drawn from the stream
       "shapes3d": named_data.load("shapes3d"),
       "smallnorb": named_data.load("smallnorb"),  # the instance is a nuisance
       "correlated_ellipses (lazy)": correlated_ellipses.CorrelatedEllipses(lazy=True, sizes=sizes),
-      "correlated_ellipses (cached grid)": correlated_ellipses.CorrelatedEllipses(
-          data_dir=str(root / "ellipses"), sizes=sizes, progress=False),
+      "correlated_ellipses (cached grid)": correlated_ellipses.CorrelatedEllipses(data_dir=ellipses, sizes=sizes),
   }
 
 
@@ -205,7 +207,7 @@ def test_a_stale_or_foreign_cache_is_never_used(tiny_trained_model, small_dsprit
   path = representation_cache.cache_file(representation_dir, "dsprites_full")
   np.testing.assert_array_equal(representation_cache.read_codes(path, key), codes)
 
-  data_file = os.path.join(named_data.data_root(), named_data.DSPRITES_FILE)
+  data_file = os.path.join(named_data.data_root(), dsprites_render.DSPRITES_FILE)
   os.utime(data_file, ns=(1, 1))  # the data set changed (another file at the same path)
   new_key = representation_cache.cache_key(representation_dir, "dsprites_full", data, index)
   assert new_key != key and representation_cache.read_codes(path, new_key) is None

@@ -76,13 +76,12 @@ def test_run_local_help_and_bad_metric(tmp_path):
 
 def test_missing_dsprites_is_rendered_and_other_missing_data_named(tmp_path, monkeypatch, capsys):
   import pytest  # pylint: disable=import-outside-toplevel
-  from evaluation import pipeline  # pylint: disable=import-outside-toplevel
   from submission.data import dsprites_render, named_data  # pylint: disable=import-outside-toplevel
   from submission.errors import UserError  # pylint: disable=import-outside-toplevel
   monkeypatch.setenv("DISENTANGLEMENT_LIB_DATA", str(tmp_path))
   rendered = []
 
-  def small_render(data_dir):  # the real call writes 3.1 GB; same code path, reduced grid
+  def small_render(data_dir, progress=True):  # the real call writes 3.1 GB; same code path, reduced grid
     path = os.path.join(data_dir, dsprites_render.DSPRITES_FILE)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     dsprites_render._write_npz(path, dsprites_render._subgrid_possible_values([1, 3, 2, 2, 2, 2]), progress=False)
@@ -90,11 +89,14 @@ def test_missing_dsprites_is_rendered_and_other_missing_data_named(tmp_path, mon
     return path
 
   monkeypatch.setattr(dsprites_render, "write_dsprites_npz", small_render)
-  pipeline.ensure_dataset("dsprites_full")
-  assert rendered == [os.path.join(str(tmp_path), named_data.DSPRITES_FILE)]
-  assert "rendering dSprites" in capsys.readouterr().out
+  named_data.make_missing("dsprites_full")  # what the pipeline calls before training
+  assert rendered == [os.path.join(str(tmp_path), dsprites_render.DSPRITES_FILE)]
+  assert "not found: making it (dSprites re-rendered by submission.data.dsprites_render" in capsys.readouterr().out
   assert named_data.missing_paths("dsprites_full") == []
-  pipeline.ensure_dataset("dsprites_full")  # present now: nothing to do
+  named_data.make_missing("dsprites_full")  # present now: nothing to do
   assert len(rendered) == 1
   with pytest.raises(UserError, match=os.path.join(str(tmp_path), "cars")):
-    pipeline.ensure_dataset("cars3d")
+    named_data.make_missing("cars3d")
+  with pytest.raises(UserError, match="scream.jpg"):  # the generator cannot make the scream image
+    named_data.make_missing("scream_dsprites")
+  assert len(rendered) == 1

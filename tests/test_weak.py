@@ -188,10 +188,11 @@ class Stripes(ground_truth_data.GroundTruthData):
 def stripes_registered():
   """``dataset.name = 'weak_test_stripes'`` for one test (registered at import, it showed in every other test's
   view of the registry, e.g. ``submission.data verify``)."""
-  registry.register("weak_test_stripes", Stripes, factors=tuple((f"row {i}", 4) for i in range(3)),
-                    observation_shape=[3, 4, 1], observation_dtype="float64", loader="tests/test_weak.py")
+  registry.register(registry.DatasetEntry(
+      "weak_test_stripes", Stripes, provenance=registry.GENERATED, factors=tuple((f"row {i}", 4) for i in range(3)),
+      observation_shape=[3, 4, 1], observation_dtype="float64", loader="tests/test_weak.py"))
   yield
-  registry._REGISTRY.pop("weak_test_stripes")  # pylint: disable=protected-access
+  registry.unregister("weak_test_stripes")
 
 
 def test_pair_batches_are_the_observations_of_factors_one_step_apart_and_resume_from_any_batch():

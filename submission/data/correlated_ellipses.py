@@ -27,9 +27,11 @@ indices, so the metrics see the correlated distribution, as in the paper; dlib's
 factor by copying the first row's value into the batch, exactly as the authors' ``conditional_sample`` does.
 Observations come from the cached grid of all 32·32·6·40 = 245,760 factor combinations,
 ``$DISENTANGLEMENT_LIB_DATA/correlated_ellipses/correlated_ellipses_v1_32x32x6x40.npy`` (uint8 [N, 64, 64, 1],
-0.94 GiB, memory-mapped), rendered on first use and written atomically (a temporary file renamed into place).
-With ``correlated_ellipses.lazy = True`` (gin), or for the whole process with ``register(lazy=True)``, nothing is
-cached and each batch is rendered on demand (same pixels); tests use that, or a smaller ``sizes`` grid.
+0.94 GiB, memory-mapped), this family's generated file: the registry's one mechanism makes it (written atomically,
+a temporary file renamed into place) on first load, before training in the pipeline, or with ``python -m
+submission.data generate correlated_ellipses``. With ``correlated_ellipses.lazy = True`` (gin), or for the whole
+process with ``render_on_demand()``, no cache is needed and each batch is rendered on demand (same pixels); tests
+use that, or a smaller ``sizes`` grid.
 """
 
 import math
@@ -42,8 +44,9 @@ import numpy as np
 
 from disentanglement_lib.data.ground_truth import ground_truth_data
 from submission.atomic import atomic_path
-from submission.data import loaders, registry
+from submission.data import registry
 from submission.data.observation_index import ObservationIndex
+from submission.data.stored_images import to_float32
 from submission.errors import UserError
 
 NAME = "correlated_ellipses"
@@ -340,12 +343,12 @@ def write_cache(path, renderer, chunk_size=8192, progress=True):
 class CorrelatedEllipses(ground_truth_data.GroundTruthData):
   """dlib GroundTruthData: factors (x, y, scale, rotation) with grid sizes (32, 32, 6, 40), images 64×64×1.
 
-  ``data_dir``: where the cache lives (default ``$DISENTANGLEMENT_LIB_DATA/correlated_ellipses``). ``lazy``: render
-  each requested batch instead of reading the cache (same pixels; no file written). ``sizes``: a smaller grid for
-  tests (the data set's definition is the default).
+  ``data_dir``: where the cache lives (default ``$DISENTANGLEMENT_LIB_DATA/correlated_ellipses``; it must exist,
+  see ``write_cache``). ``lazy``: render each requested batch instead of reading the cache (same pixels; no file
+  needed). ``sizes``: a smaller grid for tests (the data set's definition is the default).
   """
 
-  def __init__(self, data_dir=None, lazy=False, sizes=FACTOR_SIZES, progress=True):
+  def __init__(self, data_dir=None, lazy=False, sizes=FACTOR_SIZES):
     self.sizes = tuple(int(s) for s in sizes)
     if len(self.sizes) != 4 or min(self.sizes) < 2:
       raise UserError(f"sizes must be four grid sizes >= 2, got {sizes}")
@@ -354,7 +357,10 @@ class CorrelatedEllipses(ground_truth_data.GroundTruthData):
     self.cache_path = None
     if not lazy:
       self.cache_path = cache_path(data_dir, self.sizes)
-      self.images = self._load_or_build_cache(progress)
+      if not os.path.exists(self.cache_path):
+        raise UserError(f"the {NAME} cache {self.cache_path} does not exist; make it with `python -m submission.data "
+                        f"generate {NAME}` (or write_cache for another grid), or render lazily")
+      self.images = open_cache(self.cache_path, self.sizes)
 
   @property
   def renderer(self):
@@ -362,15 +368,6 @@ class CorrelatedEllipses(ground_truth_data.GroundTruthData):
     if self._renderer is None:
       self._renderer = EllipseRenderer(self.sizes)
     return self._renderer
-
-  def _load_or_build_cache(self, progress):
-    if not os.path.exists(self.cache_path):
-      if progress:
-        count = math.prod(self.sizes)
-        print(f"[data] {self.cache_path} does not exist; rendering it once "
-              f"({count} images, {count * IMAGE_SIZE**2 / 2**30:.2f} GiB)", file=sys.stderr, flush=True)
-      write_cache(self.cache_path, self.renderer, progress=progress)
-    return open_cache(self.cache_path, self.sizes)
 
   @property
   def num_factors(self):
@@ -400,50 +397,62 @@ class CorrelatedEllipses(ground_truth_data.GroundTruthData):
       images = self.renderer.render(np.stack(np.unravel_index(rows, self.sizes), axis=1))
     else:
       images = self.images[rows]
-    return loaders.to_float32(images)
+    return to_float32(images)
 
   def observation_index(self):
     """Every observation is a point of the factor grid (see submission.data.observation_index)."""
     return ObservationIndex(math.prod(self.sizes), self.rows, self.observations)
 
 
+_render_on_demand = False  # set for the whole process by render_on_demand()
+
+
 @gin.configurable(NAME, allowlist=["lazy"])
-def load(lazy=False):
-  """The data set behind ``dataset.name = 'correlated_ellipses'``; gin ``correlated_ellipses.lazy = True`` renders
-  batches on demand instead of building the 0.94 GiB cache."""
-  return CorrelatedEllipses(lazy=lazy)
+def rendering_on_demand(lazy=False):
+  """Whether batches are rendered on demand instead of read from the cache: gin ``correlated_ellipses.lazy = True``,
+  or ``render_on_demand()`` for the whole process."""
+  return bool(lazy) or _render_on_demand
 
 
-def load_lazily():
-  """``load`` with on-demand rendering regardless of gin (see ``register``)."""
-  return CorrelatedEllipses(lazy=True)
+def render_on_demand(enabled=True):
+  """Makes every load in this process render on demand (``enabled``), including loads made outside a gin config
+  (the gin binding reaches only loads made inside one, e.g. not the pipeline's pictures step)."""
+  global _render_on_demand  # pylint: disable=global-statement
+  _render_on_demand = bool(enabled)
 
 
-HOW_TO_GET = f"It is rendered on first use into $DISENTANGLEMENT_LIB_DATA/{NAME}/ (no download needed)."
+def load():
+  """The data set behind ``dataset.name = 'correlated_ellipses'``."""
+  return CorrelatedEllipses(lazy=rendering_on_demand())
+
+
+CACHE_FILE = os.path.join(NAME, cache_file_name())
+
+
+def required_files():
+  """The cache, unless batches are rendered on demand."""
+  return () if rendering_on_demand() else (CACHE_FILE,)
 
 
 def check_cache(paths):
-  """Header check for ``python -m submission.data verify``: the cache, if rendered, has the expected shape."""
-  del paths  # no required files: the cache is made on first use
-  path = cache_path()
-  if not os.path.exists(path):
-    return {"detail": f"{path} not rendered yet (made on first use: 0.94 GiB, about 15 s)",
-            "factors_num_values": list(FACTOR_SIZES)}
-  images = open_cache(path)
-  return {"detail": f"{path}: uint8 {list(images.shape)}", "factors_num_values": list(FACTOR_SIZES)}
+  """Header check for ``python -m submission.data verify``: the cache has the expected shape."""
+  if not paths:
+    return {"detail": "rendered on demand (no cache needed)", "factors_num_values": list(FACTOR_SIZES)}
+  images = open_cache(paths[0])
+  return {"detail": f"{paths[0]}: uint8 {list(images.shape)}", "factors_num_values": list(FACTOR_SIZES)}
 
 
-def register(lazy=False):
-  """Registers ``dataset.name = 'correlated_ellipses'`` (done at import). ``register(lazy=True)`` makes every load
-  in this process render on demand, including loads made outside a gin config (the gin binding reaches only loads
-  made inside one); ``register()`` restores the default."""
-  registry.register(
-      NAME, load_lazily if lazy else load, how_to_get=HOW_TO_GET,
-      factors=tuple(zip(FACTOR_NAMES, FACTOR_SIZES)), observation_shape=[IMAGE_SIZE, IMAGE_SIZE, 1],
-      observation_dtype="float32",
-      loader=(f"submission.data.correlated_ellipses.CorrelatedEllipses: correlated factors, images from the cached "
-              f"grid {NAME}/{cache_file_name()} (rendered on first use)"),
-      check=check_cache)
+GENERATOR = registry.Generator(
+    NAME, [CACHE_FILE],
+    lambda data_dir, progress: write_cache(os.path.join(data_dir, CACHE_FILE), EllipseRenderer(), progress=progress),
+    math.prod(FACTOR_SIZES) * IMAGE_SIZE**2 + 4096, "about 15 s, 0.94 GiB",
+    f"every image of the {NAME} factor grid, rendered by submission.data.correlated_ellipses", on_load=True)
 
-
-register()
+registry.register(registry.DatasetEntry(
+    NAME, load, files=required_files, provenance=registry.GENERATED,
+    source="the CHyVAE paper's data set, rendered by submission.data.correlated_ellipses", generator=GENERATOR,
+    factors=tuple(zip(FACTOR_NAMES, FACTOR_SIZES)), observation_shape=[IMAGE_SIZE, IMAGE_SIZE, 1],
+    observation_dtype="float32",
+    loader=(f"submission.data.correlated_ellipses.CorrelatedEllipses: correlated factors, images from the cached "
+            f"grid {CACHE_FILE} (or rendered per batch with correlated_ellipses.lazy = True)"),
+    check=check_cache))

@@ -1,9 +1,11 @@
 """``python -m submission.data {generate,info,show,verify}``: make, describe, look at and check the data sets.
 
-  generate dsprites [--data_dir DIR] [--overwrite]   render dSprites in the official file format (about 25 s,
-                                                     3.1 GB) into DIR (default: $DISENTANGLEMENT_LIB_DATA, else .)
+  generate NAME [--data_dir DIR] [--overwrite]       make the files of a data set the project can make into DIR
+                                                     (default: $DISENTANGLEMENT_LIB_DATA, else .): dsprites
+                                                     (rendered in the official format, about 30 s, 3.1 GB),
+                                                     correlated_ellipses (its image cache, about 15 s, 0.94 GiB)
   info NAME                                          factors and sizes, observation shape, expected file path(s),
-                                                     present or missing (exit 2 when missing)
+                                                     present or missing (exit 2 when missing), provenance
   show NAME --out FILE.png [--seed S]                a grid of random observations and one traversal per factor
   verify [NAME ...]                                  which data sets are present and readable (headers and shapes
                                                      checked without loading the big arrays)
@@ -13,57 +15,23 @@ Errors: one ``error: ...`` line on stderr and exit status 2.
 
 import argparse
 import os
-import shutil
 import sys
 
 import numpy as np
 
 from submission import cli
 from submission.atomic import atomic_path
-from submission.data import dsprites_render, named_data
+from submission.data import named_data
 from submission.errors import UserError
 
 # ------------------------------------------------------------------------------------------------------------
 # generate
 # ------------------------------------------------------------------------------------------------------------
-# name -> (relative path written, bytes needed on disk, writer(data_dir) -> path, what it is)
-GENERATORS = {
-    "dsprites": (named_data.DSPRITES_FILE, 3_100_000_000,
-                 lambda data_dir: dsprites_render.write_dsprites_npz(data_dir, progress=True),
-                 "dSprites re-rendered by submission.data.dsprites_render (not DeepMind's file; put the official "
-                 "one at the same path to use it instead); read by dataset.name = dsprites_full, "
-                 "dsprites_noshape, color_dsprites, noisy_dsprites"),
-}
-
-
-def _existing_ancestor(path):
-  path = os.path.abspath(path)
-  while not os.path.exists(path):
-    parent = os.path.dirname(path)
-    if parent == path:
-      break
-    path = parent
-  return path
-
-
 def generate(name, data_dir=None, overwrite=False):
-  """Writes the generated data set ``name`` under ``data_dir``; returns the path written."""
-  if name not in GENERATORS:
-    raise UserError(f"cannot generate {name!r}; generated data sets: {', '.join(sorted(GENERATORS))}")
-  relative, needed, writer, what = GENERATORS[name]
+  """Writes the files of the generator ``name`` under ``data_dir`` (registry.generate); returns the path written."""
+  written = named_data.generate(name, data_dir, overwrite)
+  print(f"wrote {written} ({os.path.getsize(written) / 1e9:.2f} GB): {named_data.generators()[name].what}")
   data_dir = named_data.data_root() if data_dir is None else data_dir
-  path = os.path.join(data_dir, relative)
-  if os.path.exists(path) and not overwrite:
-    raise UserError(f"{path} already exists; pass --overwrite to replace it")
-  free = shutil.disk_usage(_existing_ancestor(os.path.dirname(path))).free
-  if free < needed:
-    raise UserError(f"{name} needs {needed / 1e9:.1f} GB of free disk space next to {path}; "
-                    f"only {free / 1e9:.1f} GB are free")
-  try:
-    written = writer(data_dir)
-  except OSError as e:
-    raise UserError(f"could not write {path}: {e}") from e
-  print(f"wrote {written} ({os.path.getsize(written) / 1e9:.2f} GB): {what}")
   if os.path.abspath(data_dir) != os.path.abspath(named_data.data_root()):
     print(f"use it with: export {named_data.DATA_ENV}={os.path.abspath(data_dir)}")
   return written
@@ -93,11 +61,11 @@ def info(name, out=None):
   factors, shape, dtype = entry.factors, entry.observation_shape, entry.observation_dtype
   if factors is not None:
     lines.append(f"  factors ({len(factors)}): {_format_factors(factors)}")
-  else:  # loading could be expensive (a generated data set renders itself on first use): not done here
+  else:  # loading could be expensive (it could make a generated file): not done here
     lines.append(f"  factors: not declared when it was registered (`show {name}` loads it and draws them)")
   if shape is not None:
     lines.append(f"  observation shape: {list(shape)}" + (f" {dtype}" if dtype else ""))
-  if not entry.files:
+  if not entry.required_files():
     lines.append("  files: none needed")
   for alternatives in named_data.expected_paths(name):
     for k, path in enumerate(alternatives):
@@ -114,6 +82,7 @@ def info(name, out=None):
     sizes = result.get("factors_num_values")
     if sizes is not None and factors is not None and list(sizes) != [n for _, n in factors]:
       print(f"  factor sizes in the file: {list(sizes)}", file=out)
+  print(f"  provenance: {named_data.provenance(name)[1]}", file=out)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -240,15 +209,17 @@ def verify(selected=None, out=None):
     missing = named_data.missing_paths(name)
     if missing:
       states[name] = "missing"
-      print(f"missing  {name:<{width}}  {missing[0]}", file=out, flush=True)
+      made = (f" (`python -m submission.data generate {entry.generator.name}` makes it)"
+              if named_data.can_make_missing(name) else "")
+      print(f"missing  {name:<{width}}  {missing[0]}{made}", file=out, flush=True)
       continue
     try:
       if entry.check is not None:
         detail = named_data.check(name)["detail"]
-      elif entry.files:  # nothing is loaded here: that could take long
+      elif entry.required_files():  # nothing is loaded here: that could take long
         detail = "files present (no header check registered for it)"
       else:
-        detail = "no files needed (generated when loaded)"
+        detail = "no files needed"
       shape = f"; observations {list(entry.observation_shape)}" if entry.observation_shape else ""
       states[name] = "ok"
       print(f"ok       {name:<{width}}  {detail}{shape}", file=out, flush=True)
@@ -271,8 +242,9 @@ def _parser():
   parser = cli.ArgumentParser(prog="python -m submission.data", description=__doc__.split("\n")[0],
                    formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n")[1])
   commands = parser.add_subparsers(dest="command", required=True, parser_class=cli.ArgumentParser)
-  p = commands.add_parser("generate", help="write a generated data set (dsprites) in the official format")
-  p.add_argument("name", choices=sorted(GENERATORS))
+  p = commands.add_parser("generate", help="make the files of a data set the project can make (dsprites: in the "
+                          "official format)")
+  p.add_argument("name", choices=sorted(named_data.generators()))
   p.add_argument("--data_dir", default=None,
                  help=f"data root (default: ${named_data.DATA_ENV}, else the current directory)")
   p.add_argument("--overwrite", action="store_true", help="replace an existing file")
