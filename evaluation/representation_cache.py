@@ -78,7 +78,7 @@ def images_to_encode():
 
 # --- progress ------------------------------------------------------------------------------------------------------
 
-class Progress:
+class ImageProgress:
   """Prints ``label: done/total images, rate, ETA`` at most every PROGRESS_SECONDS (and at the end)."""
 
   def __init__(self, label, total=None, stream=None):
@@ -214,7 +214,7 @@ def read_codes(path, key):
 
 def encode_all(index, representation_function, batch_size=ENCODE_BATCH):
   """Codes [count, d] of every observation, in row order, ``batch_size`` images at a time."""
-  progress = Progress("representation cache", index.count)
+  progress = ImageProgress("representation cache", index.count)
   codes = None
   for start in range(0, index.count, batch_size):
     rows = np.arange(start, min(start + batch_size, index.count))
