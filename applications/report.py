@@ -55,7 +55,8 @@ def read_text(path, default=None):
     return f.read()
 
 
-def results_json(step_dir, name):
+def read_results_json(step_dir, name):
+  """The contents of ``layout.results_json(step_dir, name)``, {} when the file is missing."""
   return read_json(layout.results_json(step_dir, name), {})
 
 
@@ -66,9 +67,9 @@ def metric_runs(output_dir):
   runs = []
   for metric in names:
     metric_dir = os.path.join(metrics_dir, metric)
-    results = results_json(metric_dir, "evaluation_results.json")
+    results = read_results_json(metric_dir, "evaluation_results.json")
     if results:
-      runs.append((metric, results, results_json(metric_dir, "evaluation_config.json")))
+      runs.append((metric, results, read_results_json(metric_dir, "evaluation_config.json")))
   return runs
 
 
@@ -156,8 +157,8 @@ def score_rows(metrics):
 
 def wall_time_rows(output_dir, metrics):
   run = RunLayout(output_dir)
-  stages = [("train", results_json(run.model, "train_results.json")),
-            ("postprocess (mean)", results_json(run.representation, "postprocess_results.json"))]
+  stages = [("train", read_results_json(run.model, "train_results.json")),
+            ("postprocess (mean)", read_results_json(run.representation, "postprocess_results.json"))]
   stages += [(f"evaluate {metric}", results) for metric, results, _ in metrics]
   times = [(stage, results["elapsed_time"]) for stage, results in stages if "elapsed_time" in results]
   rows = [[f"<td>{escape(stage)}</td>", f'<td class="number">{cli.format_duration(seconds)}</td>']
@@ -270,8 +271,8 @@ def training_provenance_html(run):
 def run_report_html(output_dir, provenance):
   """The run page's HTML (see the module docstring); ``provenance`` is the data set's sentence."""
   run = RunLayout(output_dir)
-  train_config = results_json(run.model, "train_config.json")
-  train_results = results_json(run.model, "train_results.json")
+  train_config = read_results_json(run.model, "train_config.json")
+  train_results = read_results_json(run.model, "train_results.json")
   scores = read_json(run.scores_json, {})
   metrics = metric_runs(output_dir)
   name, dataset = model_name(train_config), str(train_config.get("dataset.name", "?")).strip("'\"")
@@ -315,7 +316,7 @@ def write_run_report(output_dir, command=None):
   if not os.path.isdir(run.pictures):
     from applications import visualize  # pylint: disable=import-outside-toplevel  (imports TensorFlow)
     visualize.visualize(run.model, run.pictures)
-  dataset = str(results_json(run.model, "train_config.json").get("dataset.name", "?"))
+  dataset = str(read_results_json(run.model, "train_config.json").get("dataset.name", "?"))
   text = run_report_html(output_dir, dataset_provenance(dataset.strip("'\"")))
   with atomic_file(run.report) as f:
     f.write(text)

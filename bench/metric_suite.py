@@ -26,10 +26,9 @@ import numpy as np
 
 from evaluation import batch, evaluate, representation_cache, workers  # noqa: E402
 from evaluation.metrics import dci_parallel, table  # noqa: E402
-from submission import cli  # noqa: E402
+from submission import cli, layout  # noqa: E402
 from submission.data import named_data  # noqa: E402
 from submission.data.observation_index import observation_index  # noqa: E402
-from submission.layout import RESULTS_DIR  # noqa: E402
 from submission.results import gin_value  # noqa: E402
 
 
@@ -43,8 +42,8 @@ def evaluate_once(representation_dir, metric, output_dir, bindings):
 
 def build_cache(representation_dir):
   """Deletes and rebuilds the representation cache; returns the seconds the encoding took."""
-  shutil.rmtree(os.path.join(representation_dir, representation_cache.CACHE_DIR), ignore_errors=True)
-  name = gin_value(os.path.join(representation_dir, RESULTS_DIR, "gin", "postprocess.gin"), "dataset.name")
+  shutil.rmtree(layout.representation_cache_dir(representation_dir), ignore_errors=True)
+  name = gin_value(layout.step_gin(representation_dir, layout.POSTPROCESS), "dataset.name")
   data = named_data.load(name)
   index = observation_index(data)
   if index is None:
@@ -60,7 +59,7 @@ def suite_wall_seconds(representation_dir, metrics, bindings, num_workers, scrat
                       os.path.join(scratch, f"suite{num_workers}", metric))
            for metric in sorted(metrics, key=table.longest_first)]
   backend = workers.LocalBackend(num_workers) if num_workers > 1 else workers.InProcessBackend()
-  shutil.rmtree(os.path.join(representation_dir, representation_cache.CACHE_DIR), ignore_errors=True)
+  shutil.rmtree(layout.representation_cache_dir(representation_dir), ignore_errors=True)
   start = time.time()
   summary = batch.run_batch(pairs, backend, label=f"suite x{num_workers}")
   if summary["failed"]:

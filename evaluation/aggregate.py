@@ -27,7 +27,7 @@ from submission import cli, layout
 from submission.atomic import atomic_path
 from submission.errors import UserError
 
-PATTERN = os.path.join("**", layout.RESULTS_DIR, "aggregate", "evaluation.json")
+PATTERN = layout.step_aggregate("**", layout.EVALUATION)
 # Columns of the CSV that identify a row; the rest are hyper-parameters and scores.
 ID_COLUMNS = ("path", "model_dir", "postprocessing", "metric", "model", "model_num", "dataset", "seed")
 # train_config keys already shown in an ID column.
@@ -154,7 +154,7 @@ def plot(records, path):
 def aggregate(directory, output=None):
   """Writes PREFIX.json (dlib's format), PREFIX.csv and PREFIX.png; returns their paths and the row count."""
   import pandas as pd  # pylint: disable=import-outside-toplevel
-  prefix = output or os.path.join(directory, "aggregated_results")
+  prefix = output or layout.aggregated_results(directory)
   rows = load_results(find_results(directory))
   # dlib's aggregate_results_to_json: a DataFrame of the rows, written column-oriented by pandas; with pandas'
   # highest precision (15 decimals) instead of its default 10, which would round every score.

@@ -248,7 +248,7 @@ def run_batch(pairs, backend, comparer=None, label="batch", logs=True):
   start = time.time()
   print(f"[{label}] {len(pairs)} pairs: {len(skipped)} already complete, {len(todo)} to evaluate"
         + (f" ({backend.describe()})" if todo else ""), file=sys.stderr, flush=True)
-  progress = workers.Progress(label, len(pairs), skipped=len(skipped))
+  progress = workers.TaskProgress(label, len(pairs), skipped=len(skipped))
   tasks = []
   for pair in todo:
     workers.remove_if_exists(pair.log_file)

@@ -89,7 +89,7 @@ def evaluate(model_dir, output_dir, overwrite=False, evaluation_fn=gin.REQUIRED,
   data, representation_function = representation_cache.cached_inputs(
       model_dir, named_data.dataset_name(), data, representation_function, images_needed,
       representation_cache.cache_setting())
-  progress = representation_cache.Progress(representation_cache.metric_name() or "evaluate", images_needed)
+  progress = representation_cache.ImageProgress(representation_cache.metric_name() or "evaluate", images_needed)
   representation_function = representation_cache.counting(representation_function, progress)
   artifact_dir = os.path.join(model_dir, "artifacts", name)
   # dlib's unsupervised scores are NaN, and dlib refuses to write them, for codes with a constant column (a pruned

@@ -38,15 +38,13 @@ import numpy as np
 
 from disentanglement_lib.data.ground_truth import ground_truth_data
 from evaluation.metrics import table
-from submission import cli
+from submission import cli, layout
 from submission.atomic import atomic_path
 from submission.data import named_data
 from submission.data.observation_index import observation_index
 from submission.errors import UserError
-from submission.layout import EXPORT_DIR, RESULTS_DIR
 from submission.results import gin_value
 
-CACHE_DIR = "representation_cache"
 KEY_VERSION = 1
 ENCODE_BATCH = 1024          # large enough to keep the encoder busy (measured best of 64-2048), ~150 MB of activations
 PROGRESS_SECONDS = 15.0      # how often long encodings report
@@ -78,7 +76,7 @@ def images_to_encode():
 
 # --- progress ------------------------------------------------------------------------------------------------------
 
-class Progress:
+class ImageProgress:
   """Prints ``label: done/total images, rate, ETA`` at most every PROGRESS_SECONDS (and at the end)."""
 
   def __init__(self, label, total=None, stream=None):
@@ -163,13 +161,13 @@ def lookup(codes, representation_function):
 
 def is_deterministic(representation_dir):
   """Only the mean representation gives one code per image (the sampled one draws anew on every call)."""
-  recorded = os.path.join(representation_dir, RESULTS_DIR, "gin", "postprocess.gin")
+  recorded = layout.step_gin(representation_dir, layout.POSTPROCESS)
   return os.path.isfile(recorded) and gin_value(recorded, "postprocess.postprocess_fn") == "@mean_representation"
 
 
 def saved_model_digest(representation_dir):
   """SHA-256 over the SavedModel's file names and contents (a few MB: the encoder's weights)."""
-  root = os.path.join(representation_dir, EXPORT_DIR)
+  root = layout.export_dir(representation_dir)
   digest = hashlib.sha256()
   for folder, subfolders, files in sorted(os.walk(root)):
     subfolders.sort()
@@ -195,7 +193,7 @@ def cache_key(representation_dir, dataset_name, data, index):
 
 
 def cache_file(representation_dir, dataset_name):
-  return os.path.join(representation_dir, CACHE_DIR, f"{dataset_name}.npz")
+  return layout.representation_cache(representation_dir, dataset_name)
 
 
 def read_codes(path, key):
@@ -212,7 +210,7 @@ def read_codes(path, key):
 
 def encode_all(index, representation_function, batch_size=ENCODE_BATCH):
   """Codes [count, d] of every observation, in row order, ``batch_size`` images at a time."""
-  progress = Progress("representation cache", index.count)
+  progress = ImageProgress("representation cache", index.count)
   codes = None
   for start in range(0, index.count, batch_size):
     rows = np.arange(start, min(start + batch_size, index.count))

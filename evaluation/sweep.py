@@ -292,7 +292,7 @@ def run_sweep(sweep_file, output=None, backend="local", address=None, num_worker
       todo.append(dict(wanted, output_dir=directory, gin_path=resolve_gin_file(point["gin_file"])))
   print(f"[sweep] {settings['name']}: {len(points)} points in {output}: {summary['skipped']} already complete, "
         f"{len(todo)} to run", file=sys.stderr, flush=True)
-  progress = workers.Progress("sweep", len(points), skipped=summary["skipped"])
+  progress = workers.TaskProgress("sweep", len(points), skipped=summary["skipped"])
   start = time.time()
 
   def record(point, outcome):

@@ -435,7 +435,7 @@ def make_backend(name, workers=None, address=None, threads=None, gpus_per_task=1
 # Progress over tasks, on stderr.
 # ---------------------------------------------------------------------------------------------------------------
 
-class Progress:
+class TaskProgress:
   """A plain-text bar over tasks with counts and ETA. On a terminal it redraws one line; elsewhere one line per task.
 
   The ETA is the throughput so far (tasks run in this session per second of wall time, all workers together)

@@ -45,104 +45,104 @@ FORBIDDEN_DLIB_MODULES = (
 
 
 def _install_empty_gin_tf():
-    if "gin.tf" in sys.modules and getattr(sys.modules["gin.tf"], "__submission_stub__", False):
-        return
-    stub = types.ModuleType("gin.tf")
-    stub.__doc__ = "Empty stand-in for gin.tf (needs tf.estimator, removed in TF 2.16); see submission.compat."
-    stub.__submission_stub__ = True
-    sys.modules["gin.tf"] = stub
-    gin.tf = stub
+  if "gin.tf" in sys.modules and getattr(sys.modules["gin.tf"], "__submission_stub__", False):
+    return
+  stub = types.ModuleType("gin.tf")
+  stub.__doc__ = "Empty stand-in for gin.tf (needs tf.estimator, removed in TF 2.16); see submission.compat."
+  stub.__submission_stub__ = True
+  sys.modules["gin.tf"] = stub
+  gin.tf = stub
 
 
 def _translate_list_arguments(configurable):
-    if getattr(configurable, "__submission_wrapped__", False):
-        return configurable
+  if getattr(configurable, "__submission_wrapped__", False):
+    return configurable
 
-    def configurable_accepting_old_names(*args, blacklist=None, whitelist=None, **kwargs):
-        if blacklist is not None:
-            kwargs["denylist"] = blacklist
-        if whitelist is not None:
-            kwargs["allowlist"] = whitelist
-        return configurable(*args, **kwargs)
+  def configurable_accepting_old_names(*args, blacklist=None, whitelist=None, **kwargs):
+    if blacklist is not None:
+      kwargs["denylist"] = blacklist
+    if whitelist is not None:
+      kwargs["allowlist"] = whitelist
+    return configurable(*args, **kwargs)
 
-    configurable_accepting_old_names.__submission_wrapped__ = True
-    configurable_accepting_old_names.__wrapped__ = configurable
-    configurable_accepting_old_names.__doc__ = configurable.__doc__
-    return configurable_accepting_old_names
+  configurable_accepting_old_names.__submission_wrapped__ = True
+  configurable_accepting_old_names.__wrapped__ = configurable
+  configurable_accepting_old_names.__doc__ = configurable.__doc__
+  return configurable_accepting_old_names
 
 
 class NumpyJSONEncoder(simplejson.JSONEncoder):
-    """JSON encoder for results dicts holding NumPy scalars or arrays (any dtype)."""
+  """JSON encoder for results dicts holding NumPy scalars or arrays (any dtype)."""
 
-    def default(self, o):
-        if isinstance(o, np.generic):
-            return o.item()
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-        return super().default(o)
+  def default(self, o):
+    if isinstance(o, np.generic):
+      return o.item()
+    if isinstance(o, np.ndarray):
+      return o.tolist()
+    return super().default(o)
 
 
 def _copy_tree(source, destination):
-    shutil.copytree(source, destination, dirs_exist_ok=True)
+  shutil.copytree(source, destination, dirs_exist_ok=True)
 
 
 DLIB_RESULTS = "disentanglement_lib.utils.results"
 
 
 def _patch_dlib_results(results):
-    results.Encoder = NumpyJSONEncoder
-    results._copy_recursively = _copy_tree  # pylint: disable=protected-access
+  results.Encoder = NumpyJSONEncoder
+  results._copy_recursively = _copy_tree  # pylint: disable=protected-access
 
 
 class _PatchAfterLoading(importlib.abc.Loader):
-    """Runs a module's own loader, then patches the module."""
+  """Runs a module's own loader, then patches the module."""
 
-    def __init__(self, loader, patch):
-        self._loader = loader
-        self._patch = patch
+  def __init__(self, loader, patch):
+    self._loader = loader
+    self._patch = patch
 
-    def create_module(self, spec):
-        return self._loader.create_module(spec)
+  def create_module(self, spec):
+    return self._loader.create_module(spec)
 
-    def exec_module(self, module):
-        self._loader.exec_module(module)
-        self._patch(module)
+  def exec_module(self, module):
+    self._loader.exec_module(module)
+    self._patch(module)
 
 
 class _PatchDlibResultsOnImport(importlib.abc.MetaPathFinder):
-    """Finds dlib's ``results`` module as usual and hands it over patched (adaptations 3 and 4), so that applying
-    compat does not import it, nor TensorFlow with it."""
+  """Finds dlib's ``results`` module as usual and hands it over patched (adaptations 3 and 4), so that applying
+  compat does not import it, nor TensorFlow with it."""
 
-    def find_spec(self, fullname, path, target=None):
-        if fullname != DLIB_RESULTS:
-            return None
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
-        if spec is not None and spec.loader is not None:
-            spec.loader = _PatchAfterLoading(spec.loader, _patch_dlib_results)
-        return spec
+  def find_spec(self, fullname, path, target=None):
+    if fullname != DLIB_RESULTS:
+      return None
+    spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+    if spec is not None and spec.loader is not None:
+      spec.loader = _PatchAfterLoading(spec.loader, _patch_dlib_results)
+    return spec
 
 
 class _ForbidCollidingDlibModules(importlib.abc.MetaPathFinder):
-    """Refuses dlib modules that would rebind this project's gin names (adaptation 5)."""
+  """Refuses dlib modules that would rebind this project's gin names (adaptation 5)."""
 
-    def find_spec(self, fullname, path, target=None):  # pylint: disable=unused-argument
-        for forbidden in FORBIDDEN_DLIB_MODULES:
-            if fullname == forbidden or fullname.startswith(forbidden + "."):
-                raise ImportError(
-                    f"{fullname} must not be imported next to this project: it registers gin names "
-                    f"(model, vae, postprocess, evaluation, dataset, ...) that the project defines itself. "
-                    f"Use submission.train / submission.postprocess / evaluation.evaluate / submission.data.")
-        return None
+  def find_spec(self, fullname, path, target=None):  # pylint: disable=unused-argument
+    for forbidden in FORBIDDEN_DLIB_MODULES:
+      if fullname == forbidden or fullname.startswith(forbidden + "."):
+        raise ImportError(
+            f"{fullname} must not be imported next to this project: it registers gin names "
+            f"(model, vae, postprocess, evaluation, dataset, ...) that the project defines itself. "
+            f"Use submission.train / submission.postprocess / evaluation.evaluate / submission.data.")
+    return None
 
 
 def apply():
-    """Applies every adaptation; safe to call more than once."""
-    _install_empty_gin_tf()
-    gin.configurable = _translate_list_arguments(gin.configurable)
-    gin.config.configurable = _translate_list_arguments(gin.config.configurable)
-    for finder in (_ForbidCollidingDlibModules, _PatchDlibResultsOnImport):
-        if not any(isinstance(f, finder) for f in sys.meta_path):
-            sys.meta_path.insert(0, finder())
+  """Applies every adaptation; safe to call more than once."""
+  _install_empty_gin_tf()
+  gin.configurable = _translate_list_arguments(gin.configurable)
+  gin.config.configurable = _translate_list_arguments(gin.config.configurable)
+  for finder in (_ForbidCollidingDlibModules, _PatchDlibResultsOnImport):
+    if not any(isinstance(f, finder) for f in sys.meta_path):
+      sys.meta_path.insert(0, finder())
 
 
 apply()

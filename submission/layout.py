@@ -15,7 +15,8 @@ A run (``./run_local.sh``, one sweep point) writes, as dlib's ``dlib_reproduce``
 
 Every step directory (model, representation, metric) holds dlib's ``results/{gin,json,aggregate}``, e.g.
 ``results/json/train_results.json`` and ``results/gin/train.gin``; model and representation hold a SavedModel
-in ``tfhub/``.
+in ``tfhub/``. A directory of many runs (a sweep, a batch) gathers their scores in ``aggregated_results.{json,csv,
+png}`` and ``report.html`` (``evaluation.aggregate``).
 """
 
 import dataclasses
@@ -30,6 +31,8 @@ PICTURES_DIR = "visualizations"
 SCORES_JSON, SCORES_CSV = "scores.json", "scores.csv"
 REPORT_FILE = "report.html"  # a run's page, and a study's
 PROVENANCE_FILE = "provenance.json"
+REPRESENTATION_CACHE_DIR = "representation_cache"  # in a representation directory: the codes of every observation
+AGGREGATED_RESULTS = "aggregated_results"  # evaluation.aggregate's tables and plot, PREFIX.{json,csv,png}
 PICTURES_RECORD = "pictures.json"  # in a pictures directory: what was drawn, on which geometry
 LOOPS_RECORD, LOOPS_PICTURE = "periodic_loops.json", "periodic_loops.png"  # evaluation.periodicity's measure
 
@@ -58,6 +61,26 @@ def step_results(step_dir, step):
 def step_gin(step_dir, step):
   """The operative gin config dlib records for ``step``."""
   return os.path.join(step_dir, RESULTS_DIR, "gin", f"{step}.gin")
+
+
+def step_aggregate(step_dir, step):
+  """The flat record of ``step`` dlib writes: its config and results, and every earlier step's (``EVALUATION``'s is
+  what dlib's aggregation gathers)."""
+  return os.path.join(step_dir, RESULTS_DIR, "aggregate", f"{step}.json")
+
+
+def representation_cache_dir(representation_dir):
+  return os.path.join(representation_dir, REPRESENTATION_CACHE_DIR)
+
+
+def representation_cache(representation_dir, dataset_name):
+  """The cached codes of ``dataset_name``'s observations under the representation of ``representation_dir``."""
+  return os.path.join(representation_cache_dir(representation_dir), f"{dataset_name}.npz")
+
+
+def aggregated_results(directory):
+  """The path prefix of ``evaluation.aggregate``'s outputs for the runs under ``directory``."""
+  return os.path.join(directory, AGGREGATED_RESULTS)
 
 
 def checkpoint_dir(model_dir):

@@ -4,7 +4,8 @@ checkpoint (``submission.summary_images``).
 
 Latent traversals start from the posterior location of a few images (the ``mean_representation``, which is
 what the decoder sees without noise) and move one "dimension" of the decoder input, in a way that depends on
-the latent geometry, detected from the shape of the code and confirmed on draws from the model's own prior:
+the latent geometry. The geometry is not guessed from the code: it is the one the latent space declares
+(``LatentSpace.geometry``), which the pictures read from the model card and the checkpoint images from the model:
 
 * Euclidean (the Gaussian models, PVAE's gated Gaussian): coordinate j takes the values linspace(-2, 2) — the
   prior N(0, 1)'s central 95% interval, dlib's "fixed interval" traversal. The animation runs the same interval
@@ -21,9 +22,8 @@ the latent geometry, detected from the shape of the code and confirmed on draws 
   are V angles spaced 2π/V apart and centred on θ = 0 (the image's own code is the middle column for odd V),
   and the animation goes once round, θ = 2πt/F.
 
-The geometry is the latent space's own (``LatentSpace.geometry``, recorded in the model card). ER-VAE's learned
-embeddings lie near, not exactly on, the manifold; traversals then run on the exact manifold (the start is
-projected onto it first).
+ER-VAE's learned embeddings lie near, not exactly on, the manifold; traversals then run on the exact manifold (the
+start is projected onto it first).
 """
 
 import math

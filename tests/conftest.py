@@ -34,6 +34,17 @@ def read_json(path):
     return json.load(f)
 
 
+def latest_checkpoint_variables(model_dir):
+  """Every numeric tensor of ``model_dir``'s latest checkpoint (weights, optimizer slots, step counters)."""
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from submission import layout  # pylint: disable=import-outside-toplevel
+  reader = tf.train.load_checkpoint(layout.checkpoint_dir(model_dir))
+  tensors = {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+             if "save_counter" not in name}
+  return {name: value for name, value in tensors.items() if np.asarray(value).dtype.kind in "fiu"}
+
+
 def stateless_seed(a, b=0):
   """A stateless-RNG seed tensor [a, b] (int64), as the models' steps receive."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel

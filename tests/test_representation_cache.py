@@ -249,7 +249,7 @@ def test_bad_setting_is_one_line(tiny_trained_model, small_dsprites, tmp_path):
 
 def test_progress_reports_images_done_and_eta(capsys, monkeypatch):
   monkeypatch.setattr(representation_cache, "PROGRESS_SECONDS", 0.0)
-  progress = representation_cache.Progress("mig", 100)
+  progress = representation_cache.ImageProgress("mig", 100)
   counted = representation_cache.counting(lambda images: images[:, :2], progress)
   for _ in range(4):
     counted(np.zeros((25, 3)))

@@ -47,6 +47,12 @@ class GaussianEncoderModel(tf.Module):
   # What one training batch is (``submission.data.batches``): single observations, or pairs for the weak models.
   batches = OBSERVATIONS
 
+  @classmethod
+  def holds_family_settings(cls):
+    """True for a registered class that only holds settings a family of models shares (``group_vae.beta``): it is
+    no model of its own and cannot be trained."""
+    return False
+
   def make_latent_space(self):
     """The latent space; ``latent_space`` (gin) unless a model says otherwise."""
     return gaussian_latent_space()

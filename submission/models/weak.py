@@ -82,8 +82,12 @@ class WeakVAE(GaussianEncoderModel):
   batches = PAIRS
   choose_averaged = None  # averaged_by_label or averaged_by_threshold (a staticmethod in each model)
 
+  @classmethod
+  def holds_family_settings(cls):
+    return cls.choose_averaged is None
+
   def __init__(self, name, beta):
-    if self.choose_averaged is None:
+    if self.holds_family_settings():
       raise UserError(f"{name} holds settings shared by a family of models; train one of them (e.g. "
                       f"{name}_labels or {name}_argmax)")
     super().__init__(name=name)
