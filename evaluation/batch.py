@@ -208,14 +208,16 @@ COUNT_PARAMETERS = frozenset({"num_train", "num_test", "num_eval", "batch_size",
 
 
 def check_sample_sizes(bound):
-  """A UserError for the first bound count parameter ({key: gin text}) that is not a positive integer."""
+  """A UserError for the first bound count parameter ({key: gin text}) that is not a positive integer, or a list of
+  them (dlib's downstream_task.num_train is one: [10, 100, 1000, 10000], a classifier per training size)."""
   for key, text in bound.items():
     if key.rsplit(".", 1)[-1] in COUNT_PARAMETERS:
       try:
         value = ast.literal_eval(text)
       except (ValueError, SyntaxError):
         value = text
-      cli.check_integer(key, value)
+      for count in (value if isinstance(value, list) and value else [value]):
+        cli.check_integer(key, count)
 
 
 # --- one pair, in a worker --------------------------------------------------------------------------------------

@@ -243,12 +243,16 @@ class LocalBackend:
 
   name = "local"
 
-  def __init__(self, workers=1, threads=None, import_tensorflow=True):
+  def __init__(self, workers=1, threads=None, import_tensorflow=True, keep_workers=False):
     if workers < 1:
       raise UserError(f"--workers must be at least 1, got {workers}")
     self.workers = workers
     self.threads = threads or threads_per_worker(workers)
     self.import_tensorflow = import_tensorflow
+    # With ``keep_workers``, idle workers outlive one ``run`` for the next, until ``close`` (the sweep's check and
+    # then its points share them: a worker's TensorFlow import is paid once); else each ``run`` stops its own.
+    self.keep_workers = keep_workers
+    self.pool = []
 
   def describe(self):
     return f"local backend: {self.workers} worker(s) × {self.threads} thread(s)"
@@ -257,7 +261,7 @@ class LocalBackend:
     """Yields ``(index, outcome)`` for each task as it finishes (in completion order)."""
     pending = collections.deque(enumerate(tasks))
     context = multiprocessing.get_context("spawn")  # never fork a process that may hold TF's runtime
-    pool, busy = [], {}
+    pool, busy = self.pool, {}
     try:
       while pending or busy:
         while pending and len(busy) < self.workers:
@@ -284,10 +288,14 @@ class LocalBackend:
             worker.task_index = None
             yield index, outcome
     finally:
-      for worker in pool:
-        if worker.task_index is not None:  # interrupted mid-task: its output is written atomically, so nothing
-          worker.process.kill()            # half-done survives; the re-run redoes that task
+      for worker in [w for w in pool if w.task_index is not None]:
+        # Interrupted mid-task: its output is written atomically, so nothing half-done survives; the re-run redoes
+        # that task.
+        worker.process.kill()
         worker.stop()
+        pool.remove(worker)
+      if not self.keep_workers:
+        self.close()
 
   @staticmethod
   def _collect(worker):
@@ -300,7 +308,8 @@ class LocalBackend:
     return None
 
   def close(self):
-    pass
+    while self.pool:
+      self.pool.pop().stop()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -413,7 +422,8 @@ class RayBackend:
       self.ray = None
 
 
-def make_backend(name, workers=None, address=None, threads=None, gpus_per_task=1.0):
+def make_backend(name, workers=None, address=None, threads=None, gpus_per_task=1.0, keep_workers=False):
+  """The backend ``name``; ``keep_workers``: local workers outlive a ``run`` until ``close`` (LocalBackend)."""
   if name == "local":
     if address:
       raise UserError("--address is for --backend ray")
@@ -425,7 +435,7 @@ def make_backend(name, workers=None, address=None, threads=None, gpus_per_task=1
       print(f"[workers] --workers {workers} capped at {cores}, the cores this process may use", file=sys.stderr,
             flush=True)
       workers = cores
-    return LocalBackend(workers, threads)
+    return LocalBackend(workers, threads, keep_workers=keep_workers)
   if name == "ray":
     return RayBackend(address, workers, threads, gpus_per_task)
   raise UserError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")
