@@ -62,6 +62,26 @@ def cpu_count():
     return os.cpu_count() or 1
 
 
+def memory_available():
+  """Bytes of memory this process can still take: the kernel's MemAvailable, or less when a container's cgroup
+  limit leaves less room; None when neither can be read."""
+  available = None
+  try:
+    with open("/proc/meminfo") as f:
+      available = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+  except (OSError, ValueError, StopIteration):
+    pass
+  try:
+    with open("/sys/fs/cgroup/memory.max") as f:
+      limit = f.read().strip()
+    with open("/sys/fs/cgroup/memory.current") as f:
+      room = int(limit) - int(f.read())
+    available = room if available is None else min(available, room)
+  except (OSError, ValueError):  # no cgroup v2 file, or no limit ("max")
+    pass
+  return available
+
+
 def threads_per_worker(workers, cores=None):
   return max(1, (cores or cpu_count()) // max(1, workers))
 
@@ -422,19 +442,28 @@ class RayBackend:
       self.ray = None
 
 
-def make_backend(name, workers=None, address=None, threads=None, gpus_per_task=1.0, keep_workers=False):
-  """The backend ``name``; ``keep_workers``: local workers outlive a ``run`` until ``close`` (LocalBackend)."""
+def make_backend(name, workers=None, address=None, threads=None, gpus_per_task=1.0, keep_workers=False,
+                 memory_per_worker=None):
+  """The backend ``name``. Local workers are capped at the cores and, given ``memory_per_worker`` (bytes), at the
+  memory available; ``keep_workers``: they outlive a ``run`` until ``close`` (LocalBackend)."""
   if name == "local":
     if address:
       raise UserError("--address is for --backend ray")
     workers = 1 if workers is None else workers
+    if workers < 1:
+      raise UserError(f"--workers must be at least 1, got {workers}")
+    # Each worker is a process with its own TensorFlow and data set: more of them than cores only compete for
+    # memory (100 asked for on 2 cores started 29 workers, until the kernel killed one).
     cores = cpu_count()
-    if workers > cores:
-      # Each worker is a process with its own TensorFlow and data set: more of them than cores only compete for
-      # memory (100 asked for on 2 cores ran until the kernel killed one).
-      print(f"[workers] --workers {workers} capped at {cores}, the cores this process may use", file=sys.stderr,
-            flush=True)
-      workers = cores
+    allowed, limits = cores, [f"{cores} core(s)"]
+    available = memory_available() if memory_per_worker else None
+    if available is not None:
+      allowed = min(allowed, max(1, int(available // memory_per_worker)))
+      limits.append(f"{available / 2**30:.1f} GiB of memory available, about {memory_per_worker / 2**30:.1f} GiB "
+                    f"per worker")
+    if workers > allowed:
+      print(f"[workers] --workers {workers} capped at {allowed}: {', '.join(limits)}", file=sys.stderr, flush=True)
+      workers = allowed
     return LocalBackend(workers, threads, keep_workers=keep_workers)
   if name == "ray":
     return RayBackend(address, workers, threads, gpus_per_task)

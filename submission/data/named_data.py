@@ -92,26 +92,41 @@ _DSPRITES_FACTORS = (("shape", 3), ("scale", 6), ("orientation", 40), ("posX", 3
 _DSPRITES_HOW = ("Render it with `python -m submission.data generate dsprites`, or put DeepMind's official file "
                  "there (github.com/deepmind/dsprites-dataset).")
 _ALL_DSPRITES = [1, 2, 3, 4, 5]
+
+
+def uint8_images_bytes(factors, channels):
+  """The memory of one uint8 64x64 image per factor combination (how the loaders here and dlib's DSprites keep
+  them)."""
+  return int(np.prod([size for _, size in factors])) * 64 * 64 * channels
+
+
+# Every dSprites variant keeps dSprites' one-channel images (colour, noise and scream are applied per batch).
+_DSPRITES_MEMORY = uint8_images_bytes(_DSPRITES_FACTORS, 1)
 _DLIB = "dlib's {} (unchanged)"
 
 register("dsprites_full", _dlib_dsprites(dsprites.DSprites, _ALL_DSPRITES), [DSPRITES_FILE], _DSPRITES_HOW,
          factors=_DSPRITES_FACTORS, observation_shape=[64, 64, 1], observation_dtype="float32",
-         loader=_DLIB.format("DSprites([1, 2, 3, 4, 5])"), check=_check_dsprites)
+         loader=_DLIB.format("DSprites([1, 2, 3, 4, 5])"), check=_check_dsprites,
+         memory_bytes=_DSPRITES_MEMORY)
 register("dsprites_noshape", _dlib_dsprites(dsprites.DSprites, [2, 3, 4, 5]), [DSPRITES_FILE], _DSPRITES_HOW,
          factors=_DSPRITES_FACTORS[1:], observation_shape=[64, 64, 1], observation_dtype="float32",
-         loader=_DLIB.format("DSprites([2, 3, 4, 5]); the shape is a random nuisance"), check=_check_dsprites)
+         loader=_DLIB.format("DSprites([2, 3, 4, 5]); the shape is a random nuisance"), check=_check_dsprites,
+         memory_bytes=_DSPRITES_MEMORY)
 register("color_dsprites", _dlib_dsprites(dsprites.ColorDSprites, _ALL_DSPRITES), [DSPRITES_FILE], _DSPRITES_HOW,
          factors=_DSPRITES_FACTORS, observation_shape=[64, 64, 3], observation_dtype="float64",
-         loader=_DLIB.format("ColorDSprites"), check=_check_dsprites)
+         loader=_DLIB.format("ColorDSprites"), check=_check_dsprites,
+         memory_bytes=_DSPRITES_MEMORY)
 register("noisy_dsprites", _dlib_dsprites(dsprites.NoisyDSprites, _ALL_DSPRITES), [DSPRITES_FILE], _DSPRITES_HOW,
          factors=_DSPRITES_FACTORS, observation_shape=[64, 64, 3], observation_dtype="float64",
-         loader=_DLIB.format("NoisyDSprites"), check=_check_dsprites)
+         loader=_DLIB.format("NoisyDSprites"), check=_check_dsprites,
+         memory_bytes=_DSPRITES_MEMORY)
 register("scream_dsprites", _scream_dsprites, [DSPRITES_FILE, SCREAM_FILE],
          "dSprites: " + _DSPRITES_HOW + " The scream image comes from Wikimedia Commons (The_Scream.jpg), as "
          "dlib_download_data fetches it.",
          factors=_DSPRITES_FACTORS, observation_shape=[64, 64, 3], observation_dtype="float64",
          loader="dlib's ScreamDSprites with thumbnail((350, 274)) (dlib's 3-tuple crashes on Pillow >= 7)",
-         check=_check_scream_dsprites)
+         check=_check_scream_dsprites,
+         memory_bytes=_DSPRITES_MEMORY)
 
 # ------------------------------------------------------------------------------------------------------------
 # SmallNORB, Cars3D, Shapes3D, MPI3D: the project's loaders (see loaders.py for why).
@@ -183,7 +198,7 @@ register("cars3d", _cars3d, [CARS3D_DIR],
          factors=tuple(zip(loaders.CARS3D_FACTOR_NAMES, (4, 24, 183))), observation_shape=[64, 64, 3],
          observation_dtype="float32",
          loader="submission.data.loaders.Cars3D (dlib's fails on Pillow >= 7; object id = sorted file order)",
-         check=_check_cars3d)
+         check=_check_cars3d, memory_bytes=uint8_images_bytes(zip(loaders.CARS3D_FACTOR_NAMES, (4, 24, 183)), 3))
 register("shapes3d", _shapes3d,
          [(os.path.join("3dshapes", SHAPES3D_H5_FILE), os.path.join("3dshapes", SHAPES3D_FILE))],
          "Download DeepMind's public 3dshapes.h5 (github.com/deepmind/3d-shapes) to that path; dlib's own .npz "
@@ -191,7 +206,8 @@ register("shapes3d", _shapes3d,
          factors=tuple(zip(loaders.SHAPES3D_FACTOR_NAMES, loaders.SHAPES3D_FACTOR_SIZES)),
          observation_shape=[64, 64, 3], observation_dtype="float32",
          loader="submission.data.loaders.Shapes3D (reads the public .h5; uint8 in memory, dlib's needs 22 GiB)",
-         check=_check_shapes3d)
+         check=_check_shapes3d,
+         memory_bytes=uint8_images_bytes(zip(loaders.SHAPES3D_FACTOR_NAMES, loaders.SHAPES3D_FACTOR_SIZES), 3))
 for _mode, _how, _sizes in (
     ("mpi3d_toy", "sim_toy_64x_ordered_without_heldout_factors.npz from the MPI3D release "
      "(storage.googleapis.com/disentanglement_dataset/data_npz/)", (4, 4, 2, 3, 3, 40, 40)),
@@ -204,7 +220,7 @@ for _mode, _how, _sizes in (
            observation_dtype="float32",
            loader="submission.data.loaders.MPI3D (factor sizes from the number of images: 460800 -> 4x4 "
                   "colours x shapes, 1036800 -> 6x6; uint8 in memory)",
-           check=_check_mpi3d)
+           check=_check_mpi3d, memory_bytes=uint8_images_bytes(zip(loaders.MPI3D_FACTOR_NAMES, _sizes), 3))
 def _check_dummy_data(paths):  # pylint: disable=unused-argument
   observation = dummy_data.DummyData().sample_observations(1, np.random.RandomState(0))
   if observation.shape != (1, 64, 64, 1):

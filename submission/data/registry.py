@@ -30,6 +30,8 @@ class DatasetEntry:
   first is the preferred one). ``factors``: (name, number of values) per factor, as the data set reports
   them; ``check(paths)`` (paths: one existing path per item of ``files``) reads headers only, raises a
   UserError when something is wrong and returns {"detail": str, optionally "factors_num_values": list}.
+  ``memory_bytes``: what a loaded copy holds in memory (its images), for ``evaluation.batch``'s cap on workers;
+  None when it is small, shared (memory-mapped) or made on demand.
   """
   load: Callable[[], object]
   files: Sequence = ()
@@ -39,6 +41,7 @@ class DatasetEntry:
   observation_dtype: Optional[str] = None
   loader: str = ""
   check: Optional[Callable] = None
+  memory_bytes: Optional[int] = None
 
 
 _REGISTRY = {}
@@ -48,7 +51,8 @@ def register(name, load, files=(), how_to_get="", **metadata):
   """Adds a data set under ``name`` (project data sets call this when their module is imported).
 
   ``metadata``: optional ``factors``, ``observation_shape``, ``observation_dtype``, ``loader`` (one line
-  saying which code loads it) and ``check`` (see DatasetEntry); ``info`` and ``verify`` use them.
+  saying which code loads it), ``check`` and ``memory_bytes`` (see DatasetEntry); ``info`` and ``verify`` use
+  them.
   """
   _REGISTRY[name] = DatasetEntry(load, tuple(files), how_to_get, **metadata)
 
