@@ -36,7 +36,8 @@ and ``model.model_num``.
 
 Each point writes ``<output>/<model_num>/``:
 
-    sweep_point.json                 the point's definition (gin file, bindings, metrics)
+    sweep_point.json                 the point's definition (gin file, bindings, metrics), written under the
+                                     point's output lock (a point another process writes is left to it)
     model/  postprocessed/mean/  metrics/mean/<metric>/  scores.json      (as evaluation.pipeline writes them)
 
 It also writes ``<output>/<model_num>.log``, the point's stdout/stderr, appended on every attempt.
@@ -63,7 +64,7 @@ import time
 
 from evaluation import workers
 from evaluation.metrics import table
-from submission import cli, config_record, layout
+from submission import cli, config_record, layout, output_lock
 from submission.errors import UserError
 from submission.layout import RunLayout
 
@@ -371,10 +372,20 @@ def run_checked_points(output, todo, complete, conflicts, runner, summary):
   returns ``summary``."""
   for point in complete:
     workers.remove_if_exists(point_dir(output, point) + ".error.json")
-  for index, point in enumerate(todo):
+  startable = []
+  for point in todo:
     directory = point_dir(output, point)
-    workers.write_json_atomically(RunLayout(directory).sweep_point, definition(point))
-    todo[index] = dict(definition(point), output_dir=directory, gin_path=resolve_gin_file(point["gin_file"]))
+    try:
+      with output_lock.claim(directory):  # another sweep's worker may be running this point: its record stays
+        conflict = definition_conflict(directory, definition(point))  # again, now that nobody else can write it
+        if conflict:
+          raise UserError(conflict)
+        workers.write_json_atomically(RunLayout(directory).sweep_point, definition(point))
+    except UserError as e:
+      conflicts.append((point, workers.failure(e, tb="")))
+      continue
+    startable.append(dict(definition(point), output_dir=directory, gin_path=resolve_gin_file(point["gin_file"])))
+  todo = startable
   progress = workers.Progress("sweep", summary["points"], skipped=summary["skipped"])
   start = time.time()
 

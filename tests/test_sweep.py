@@ -192,6 +192,24 @@ def test_a_point_started_with_other_settings_is_not_touched(tmp_path):
   assert sorted(os.listdir(output / "0")) == ["model", "sweep_point.json"]
 
 
+def test_a_point_another_process_is_writing_keeps_its_record(tmp_path):
+  sweep_file = tmp_path / "tiny.toml"
+  sweep_file.write_text(TINY_SWEEP)
+  output = tmp_path / "out"
+  holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom submission import output_lock\n"
+                             "output_lock.claim(sys.argv[1])\nprint('held', flush=True)\ntime.sleep(600)",
+                             str(output / "0")], cwd=REPOSITORY_ROOT, stdout=subprocess.PIPE, text=True)
+  try:
+    assert holder.stdout.readline().strip() == "held"
+    summary = sweep.run_sweep(str(sweep_file), output=str(output), points_spec="0")
+  finally:
+    holder.kill()
+    holder.wait()
+  assert (summary["points"], summary["failed"], summary["completed"]) == (1, 1, 0)
+  assert f"is being written by pid {holder.pid}" in read_json(output / "0.error.json")["message"]
+  assert not os.path.exists(output / "0" / "sweep_point.json")  # the holder's point is not redefined under it
+
+
 def test_a_point_that_trained_nothing_takes_the_corrected_definition(tmp_path):
   # A point that failed on its configuration leaves only its sweep_point.json: the fixed sweep file runs it.
   (tmp_path / "0").mkdir()
