@@ -35,7 +35,7 @@ import sys
 from evaluation import periodicity
 from evaluation.html_pages import escape, figure_html, key_value_table, number_cell, page, table_html
 from evaluation.metrics import table
-from submission import cli, layout
+from submission import cli, layout, output_lock
 from submission.atomic import atomic_file, read_json
 from submission.errors import UserError
 from evaluation.job_estimate import QUICK_PRESET
@@ -304,7 +304,13 @@ def run_report_html(output_dir, provenance):
 
 def write_run_report(output_dir, command=None):
   """Writes ``OUT/report.html`` (and ``OUT/reproduce.sh`` when ``command`` is given); draws the pictures first
-  when they are missing. Returns the report's path."""
+  when they are missing. Returns the report's path. The run's output lock is taken (or already held, by
+  ``applications.run_local``): the pictures and the page must not be drawn while another process rewrites the run."""
+  with output_lock.claim(output_dir):
+    return _write_run_report(output_dir, command)
+
+
+def _write_run_report(output_dir, command):
   run = RunLayout(output_dir)
   if not os.path.isdir(os.path.join(run.model, layout.RESULTS_DIR)):
     raise UserError(f"{output_dir} holds no trained model (model/results): not a run of evaluation.pipeline")

@@ -25,6 +25,10 @@ give it must be the same. That value is the bound one, or the function's default
 names the artifact directory. Results written by ``evaluation.pipeline`` or by an earlier batch count the same
 way.
 
+Workers: local workers are capped at the cores this process may use and at the memory available (the cgroup's
+limit too) over what one worker needs, ``memory_per_worker``: about 1.5 GiB plus the largest data set the pairs are
+scored on, since each worker loads its own copy (3.0 GiB for dSprites). A line says so when ``--workers`` is capped.
+
 Failures: a pair that fails (an exception, or a worker process that dies) writes ``<pair output>.error.json``
 with the representation, the metric, the error's type, message and traceback, and the path of
 ``<pair output>.log``, which keeps the pair's stdout/stderr. The other pairs go on. The exit status is 1 if any
@@ -208,14 +212,16 @@ COUNT_PARAMETERS = frozenset({"num_train", "num_test", "num_eval", "batch_size",
 
 
 def check_sample_sizes(bound):
-  """A UserError for the first bound count parameter ({key: gin text}) that is not a positive integer."""
+  """A UserError for the first bound count parameter ({key: gin text}) that is not a positive integer, or a list of
+  them (dlib's downstream_task.num_train is one: [10, 100, 1000, 10000], a classifier per training size)."""
   for key, text in bound.items():
     if key.rsplit(".", 1)[-1] in COUNT_PARAMETERS:
       try:
         value = ast.literal_eval(text)
       except (ValueError, SyntaxError):
         value = text
-      cli.check_integer(key, value)
+      for count in (value if isinstance(value, list) and value else [value]):
+        cli.check_integer(key, count)
 
 
 # --- one pair, in a worker --------------------------------------------------------------------------------------
@@ -232,6 +238,23 @@ def evaluate_pair(pair):
 
 
 # --- the batch ----------------------------------------------------------------------------------------------------
+
+# A worker's memory besides its data set: TensorFlow, the SavedModel, dlib's metric and its samples. Measured: 0.7
+# GiB once TensorFlow and the metrics are imported, 1.0 GiB peak scoring the five default metrics of a dummy_data
+# representation one after the other (dlib's sample sizes, DCI's at 1,000 / 500); rounded up for larger samples.
+WORKER_BYTES = int(1.5 * 2**30)
+
+
+def memory_per_worker(pairs):
+  """The memory one local worker may need for ``pairs``: WORKER_BYTES plus the largest data set they are scored on
+  (each worker loads its pair's data set, so N workers hold N copies)."""
+  from submission.data import named_data  # pylint: disable=import-outside-toplevel  (imports TensorFlow)
+  from submission.postprocess import recorded_dataset  # pylint: disable=import-outside-toplevel
+  names = {recorded_dataset(representation, layout.POSTPROCESS)
+           for representation in {pair.representation_dir for pair in pairs}}
+  return WORKER_BYTES + max((named_data.entry(name).memory_bytes or 0 for name in names
+                             if name in named_data.names()), default=0)
+
 
 def run_batch(pairs, backend, comparer=None, label="batch", logs=True):
   """Evaluates every pair not already complete; returns a summary dict (counts, failures, scores by pair).
@@ -285,11 +308,14 @@ def print_summary(summary):
 def batch(representations, metrics=None, metric_config_files=None, metric_bindings=(), output=None, num_workers=None,
           backend="local", address=None, threads=None, gpus_per_task=DEFAULT_GPUS_PER_TASK):
   """The command: builds the pairs, checks the configs, runs the batch; returns the summary."""
+  if num_workers is not None and num_workers < 1:  # before the seconds the configs' check takes
+    raise UserError(f"--workers must be at least 1, got {num_workers}")
   found = find_representations(representations)
   configs = metric_configs(metrics, metric_config_files)
   pairs = make_pairs(found, configs, metric_bindings, output)
   comparer = ConfigComparer(configs, list(metric_bindings))
-  runner = workers.make_backend(backend, num_workers, address, threads, gpus_per_task)
+  runner = workers.make_backend(backend, num_workers, address, threads, gpus_per_task,
+                                memory_per_worker=memory_per_worker(pairs) if backend == "local" else None)
   try:
     summary = run_batch(pairs, runner, comparer=comparer)
   finally:
@@ -311,8 +337,8 @@ def main(argv=None):
   cli.add_metric_bindings_arguments(parser, "'mig.num_train = 1000'")
   parser.add_argument("--output", help="mirror the metric outputs under this directory instead of writing them "
                       "next to each representation")
-  parser.add_argument("--workers", type=int, help="parallel evaluations (local default 1; ray default: as many as "
-                      "the cluster's CPUs allow)")
+  parser.add_argument("--workers", type=int, help="parallel evaluations (local default 1, at most what the cores and "
+                      "memory allow; ray default: as many as the cluster's CPUs allow)")
   parser.add_argument("--threads", type=int, help="threads per evaluation (default: cores // workers)")
   parser.add_argument("--backend", choices=workers.BACKENDS, default="local")
   parser.add_argument("--address", help="Ray cluster address (default: start a local Ray instance)")

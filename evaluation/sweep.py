@@ -36,10 +36,16 @@ and ``model.model_num``.
 
 Each point writes ``<output>/<model_num>/``:
 
-    sweep_point.json                 the point's definition (gin file, bindings, metrics)
+    sweep_point.json                 the point's definition (gin file, bindings, metrics), written under the
+                                     point's output lock (a point another process writes is left to it)
     model/  postprocessed/mean/  metrics/mean/<metric>/  scores.json      (as evaluation.pipeline writes them)
 
 It also writes ``<output>/<model_num>.log``, the point's stdout/stderr, appended on every attempt.
+
+Before any point starts (and so before anything is written), the first worker checks what the points to run name:
+every data set, every binding (a configurable or parameter that does not exist, a reference to none, a value gin
+cannot read) and every metric binding. The first bad one ends the sweep with one ``error:`` line naming the sweep
+file, grid and model (``check_settings``; metric names and ``--points`` are checked while the file is read).
 
 A point is run by ``evaluation.pipeline.run_pipeline(..., resume=True)``, which skips completed steps and
 resumes training from its last checkpoint. The sweep itself skips points that are already complete, meaning
@@ -58,7 +64,7 @@ import time
 
 from evaluation import workers
 from evaluation.metrics import table
-from submission import cli, config_record, layout
+from submission import cli, config_record, layout, output_lock
 from submission.errors import UserError
 from submission.layout import RunLayout
 
@@ -169,12 +175,13 @@ def load_sweep(path):
       except UserError as e:
         raise UserError(f"{where}: {e}") from None
     grid_metric_bindings = settings["metric_bindings"] + _list(grid, "metric_bindings", str, where)
-    settings_per_dataset = [s for m, model in enumerate(models)
-                            for s in model_settings(model, f"{where}, model {m + 1}")]
+    settings_per_dataset = [(f"{where}, model {m + 1}", gin_file, bindings) for m, model in enumerate(models)
+                            for gin_file, bindings in model_settings(model, f"{where}, model {m + 1}")]
     num = grid.get("first_model_num", next_num)
     if not isinstance(num, int) or isinstance(num, bool) or num < 0:
       raise UserError(f"{where}: first_model_num must be a non-negative integer")
-    for dataset, (gin_file, model_bindings), seed in itertools.product(datasets, settings_per_dataset, seeds):
+    for dataset, (model_where, gin_file, model_bindings), seed in itertools.product(datasets, settings_per_dataset,
+                                                                                     seeds):
       if num in taken:
         raise UserError(f"{where}: model_num {num} is already used by grid {taken[num]}")
       taken[num] = g + 1
@@ -182,7 +189,8 @@ def load_sweep(path):
                      "bindings": grid_bindings + model_bindings + [
                          f"dataset.name = {gin_literal(dataset)}", f"model.random_seed = {seed}",
                          f"model.model_num = {num}"],
-                     "metrics": grid_metrics, "metric_bindings": grid_metric_bindings})
+                     "metrics": grid_metrics, "metric_bindings": grid_metric_bindings,
+                     "where": model_where, "dataset": dataset})
       num += 1
     next_num = num
   return settings, sorted(points, key=lambda p: p["model_num"])
@@ -208,6 +216,63 @@ def select_points(points, spec):
   if not selected:
     raise UserError(f"--points {spec!r} selects no point of the sweep (its model numbers: {lowest}..{highest})")
   return selected
+
+
+# --- the check before any point starts --------------------------------------------------------------------------
+
+def settings_to_check(points):
+  """One check per distinct setting of ``points``: the first point of each model entry's setting (its bindings but
+  the data set, seed and number every point adds last) with all the data sets its points use. The study file's
+  33,600 points are 60 checks."""
+  checks = {}
+  for point in points:
+    key = (point["where"], point["gin_file"], tuple(point["bindings"][:-3]), tuple(point["metrics"]),
+           tuple(point["metric_bindings"]))
+    if key not in checks:
+      checks[key] = {"where": point["where"], "gin_path": resolve_gin_file(point["gin_file"]),
+                     "bindings": point["bindings"], "metrics": point["metrics"],
+                     "metric_bindings": point["metric_bindings"], "datasets": []}
+    if point["dataset"] not in checks[key]["datasets"]:
+      checks[key]["datasets"].append(point["dataset"])
+  return list(checks.values())
+
+
+def check_settings(checks):
+  """Worker side: a UserError naming the sweep file, grid and model of the first data set that does not exist, or
+  binding or metric binding gin refuses (a configurable or parameter that does not exist, a value gin cannot
+  read). Each point would otherwise find it only once its worker started, and every such point would fail.
+
+  It runs in a worker, not in the sweep's own process: the configurables register when the model and metric
+  modules are imported, and those import TensorFlow (5-25 s), which a worker imports anyway before its first
+  point; so the check adds only gin's parsing (well under a second) to the sweep's start, and ``--dry_run`` stays
+  TensorFlow-free. What needs the model built (a binding of a configurable this model never calls) is still
+  found by the point (``cli.check_bindings_take_effect``), before it writes anything but sweep_point.json."""
+  from evaluation import batch, pipeline  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+  from submission.data import named_data  # pylint: disable=import-outside-toplevel
+  checked_metrics = set()
+  for check in checks:
+    try:
+      for dataset in check["datasets"]:
+        named_data.entry(dataset)
+      with cli.gin_config([check["gin_path"]], check["bindings"]):
+        pass
+      metrics = (tuple(check["metrics"]), tuple(check["metric_bindings"]))
+      if metrics not in checked_metrics:
+        batch.ConfigComparer({metric: [table.metric_config(metric)] for metric in check["metrics"]},
+                             check["metric_bindings"])
+        checked_metrics.add(metrics)
+    except UserError as e:
+      raise UserError(f"{check['where']}: {e}") from None
+
+
+def check_before_any_point(runner, points):
+  """Runs ``check_settings`` for ``points`` on one of ``runner``'s workers; its UserError is raised here."""
+  (_, outcome), = runner.run([workers.Task(check_settings, settings_to_check(points))])
+  if outcome["status"] != "ok":
+    error = outcome["error"]
+    if error["type"] == UserError.__name__:
+      raise UserError(error["message"])
+    raise RuntimeError(f"checking the sweep's points failed: {error['type']}: {error['message']}")
 
 
 # --- one point --------------------------------------------------------------------------------------------------
@@ -276,8 +341,7 @@ def run_sweep(sweep_file, output=None, backend="local", address=None, num_worker
     print(f"[sweep] {len(points)} points, output {output}")
     return summary
 
-  todo = []
-  conflicts = []
+  todo, complete, conflicts = [], [], []
   for point in points:
     directory = point_dir(output, point)
     wanted = definition(point)
@@ -285,14 +349,44 @@ def run_sweep(sweep_file, output=None, backend="local", address=None, num_worker
     if conflict:
       conflicts.append((point, workers.failure(UserError(conflict), tb="")))
     elif is_complete(directory, point["metrics"]):
-      summary["skipped"] += 1
-      workers.remove_if_exists(directory + ".error.json")
+      complete.append(point)
     else:
-      workers.write_json_atomically(RunLayout(directory).sweep_point, wanted)
-      todo.append(dict(wanted, output_dir=directory, gin_path=resolve_gin_file(point["gin_file"])))
+      todo.append(point)
+  summary["skipped"] = len(complete)
   print(f"[sweep] {settings['name']}: {len(points)} points in {output}: {summary['skipped']} already complete, "
         f"{len(todo)} to run", file=sys.stderr, flush=True)
-  progress = workers.TaskProgress("sweep", len(points), skipped=summary["skipped"])
+  runner = workers.make_backend(backend, num_workers, address, threads, gpus_per_task, keep_workers=True) if todo \
+      else None
+  try:
+    if runner is not None:
+      print(f"[sweep] {runner.describe()}", file=sys.stderr, flush=True)
+      check_before_any_point(runner, todo)  # nothing is written before it passes
+    return run_checked_points(output, todo, complete, conflicts, runner, summary)
+  finally:
+    if runner is not None:
+      runner.close()
+
+
+def run_checked_points(output, todo, complete, conflicts, runner, summary):
+  """Records the points that cannot be continued (``conflicts``), then runs ``todo`` on ``runner``; fills and
+  returns ``summary``."""
+  for point in complete:
+    workers.remove_if_exists(point_dir(output, point) + ".error.json")
+  startable = []
+  for point in todo:
+    directory = point_dir(output, point)
+    try:
+      with output_lock.claim(directory):  # another sweep's worker may be running this point: its record stays
+        conflict = definition_conflict(directory, definition(point))  # again, now that nobody else can write it
+        if conflict:
+          raise UserError(conflict)
+        workers.write_json_atomically(RunLayout(directory).sweep_point, definition(point))
+    except UserError as e:
+      conflicts.append((point, workers.failure(e, tb="")))
+      continue
+    startable.append(dict(definition(point), output_dir=directory, gin_path=resolve_gin_file(point["gin_file"])))
+  todo = startable
+  progress = workers.TaskProgress("sweep", summary["points"], skipped=summary["skipped"])
   start = time.time()
 
   def record(point, outcome):
@@ -309,19 +403,15 @@ def run_sweep(sweep_file, output=None, backend="local", address=None, num_worker
                                   "error": error})
     progress.update(outcome["status"], f"point {point['model_num']}")
 
-  runner = workers.make_backend(backend, num_workers, address, threads, gpus_per_task) if todo else None
   try:
     for point, outcome in conflicts:
       record(point, outcome)
     if runner is not None:
-      print(f"[sweep] {runner.describe()}", file=sys.stderr, flush=True)
       tasks = [workers.Task(run_point, point, point["output_dir"] + ".log") for point in todo]
       for index, outcome in runner.run(tasks):
         record(todo[index], outcome)
   finally:
     progress.close()
-    if runner is not None:
-      runner.close()
   print(f"[sweep] done in {cli.format_duration(time.time() - start)}: {summary['points']} points, "
         f"{summary['completed']} completed, {summary['skipped']} already complete, {summary['failed']} failed")
   workers.print_failures("sweep", summary["failures"])

@@ -62,6 +62,26 @@ def cpu_count():
     return os.cpu_count() or 1
 
 
+def memory_available():
+  """Bytes of memory this process can still take: the kernel's MemAvailable, or less when a container's cgroup
+  limit leaves less room; None when neither can be read."""
+  available = None
+  try:
+    with open("/proc/meminfo") as f:
+      available = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+  except (OSError, ValueError, StopIteration):
+    pass
+  try:
+    with open("/sys/fs/cgroup/memory.max") as f:
+      limit = f.read().strip()
+    with open("/sys/fs/cgroup/memory.current") as f:
+      room = int(limit) - int(f.read())
+    available = room if available is None else min(available, room)
+  except (OSError, ValueError):  # no cgroup v2 file, or no limit ("max")
+    pass
+  return available
+
+
 def threads_per_worker(workers, cores=None):
   return max(1, (cores or cpu_count()) // max(1, workers))
 
@@ -243,12 +263,16 @@ class LocalBackend:
 
   name = "local"
 
-  def __init__(self, workers=1, threads=None, import_tensorflow=True):
+  def __init__(self, workers=1, threads=None, import_tensorflow=True, keep_workers=False):
     if workers < 1:
       raise UserError(f"--workers must be at least 1, got {workers}")
     self.workers = workers
     self.threads = threads or threads_per_worker(workers)
     self.import_tensorflow = import_tensorflow
+    # With ``keep_workers``, idle workers outlive one ``run`` for the next, until ``close`` (the sweep's check and
+    # then its points share them: a worker's TensorFlow import is paid once); else each ``run`` stops its own.
+    self.keep_workers = keep_workers
+    self.pool = []
 
   def describe(self):
     return f"local backend: {self.workers} worker(s) × {self.threads} thread(s)"
@@ -257,7 +281,7 @@ class LocalBackend:
     """Yields ``(index, outcome)`` for each task as it finishes (in completion order)."""
     pending = collections.deque(enumerate(tasks))
     context = multiprocessing.get_context("spawn")  # never fork a process that may hold TF's runtime
-    pool, busy = [], {}
+    pool, busy = self.pool, {}
     try:
       while pending or busy:
         while pending and len(busy) < self.workers:
@@ -284,10 +308,14 @@ class LocalBackend:
             worker.task_index = None
             yield index, outcome
     finally:
-      for worker in pool:
-        if worker.task_index is not None:  # interrupted mid-task: its output is written atomically, so nothing
-          worker.process.kill()            # half-done survives; the re-run redoes that task
+      for worker in [w for w in pool if w.task_index is not None]:
+        # Interrupted mid-task: its output is written atomically, so nothing half-done survives; the re-run redoes
+        # that task.
+        worker.process.kill()
         worker.stop()
+        pool.remove(worker)
+      if not self.keep_workers:
+        self.close()
 
   @staticmethod
   def _collect(worker):
@@ -300,7 +328,8 @@ class LocalBackend:
     return None
 
   def close(self):
-    pass
+    while self.pool:
+      self.pool.pop().stop()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -413,19 +442,29 @@ class RayBackend:
       self.ray = None
 
 
-def make_backend(name, workers=None, address=None, threads=None, gpus_per_task=1.0):
+def make_backend(name, workers=None, address=None, threads=None, gpus_per_task=1.0, keep_workers=False,
+                 memory_per_worker=None):
+  """The backend ``name``. Local workers are capped at the cores and, given ``memory_per_worker`` (bytes), at the
+  memory available; ``keep_workers``: they outlive a ``run`` until ``close`` (LocalBackend)."""
   if name == "local":
     if address:
       raise UserError("--address is for --backend ray")
     workers = 1 if workers is None else workers
+    if workers < 1:
+      raise UserError(f"--workers must be at least 1, got {workers}")
+    # Each worker is a process with its own TensorFlow and data set: more of them than cores only compete for
+    # memory (100 asked for on 2 cores started 29 workers, until the kernel killed one).
     cores = cpu_count()
-    if workers > cores:
-      # Each worker is a process with its own TensorFlow and data set: more of them than cores only compete for
-      # memory (100 asked for on 2 cores ran until the kernel killed one).
-      print(f"[workers] --workers {workers} capped at {cores}, the cores this process may use", file=sys.stderr,
-            flush=True)
-      workers = cores
-    return LocalBackend(workers, threads)
+    allowed, limits = cores, [f"{cores} core(s)"]
+    available = memory_available() if memory_per_worker else None
+    if available is not None:
+      allowed = min(allowed, max(1, int(available // memory_per_worker)))
+      limits.append(f"{available / 2**30:.1f} GiB of memory available, about {memory_per_worker / 2**30:.1f} GiB "
+                    f"per worker")
+    if workers > allowed:
+      print(f"[workers] --workers {workers} capped at {allowed}: {', '.join(limits)}", file=sys.stderr, flush=True)
+      workers = allowed
+    return LocalBackend(workers, threads, keep_workers=keep_workers)
   if name == "ray":
     return RayBackend(address, workers, threads, gpus_per_task)
   raise UserError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")

@@ -2,12 +2,14 @@
 
 import argparse
 import contextlib
+import io
 import logging
 import math
 import os
 import signal
 import sys
 import threading
+import tokenize
 
 import gin
 
@@ -30,13 +32,34 @@ def gin_config(config_files=None, bindings=None):
     logging.disable(logging.ERROR)  # gin logs each path it tried for a missing include; the error names them
     try:
       gin.parse_config_files_and_bindings(list(config_files or []), list(bindings or []))
-    except (ValueError, KeyError, TypeError, SyntaxError, IOError) as e:
+    except (ValueError, KeyError, TypeError, SyntaxError, IOError, tokenize.TokenError) as e:
+      # gin reads the bindings as one text, so an unclosed bracket ('vae.beta = [1.,') swallows the bindings after
+      # it, and the error names one of those, or the end of the text (TokenError).
+      unclosed = next((f"binding {b!r}" for b in bindings or [] if not tokenizes(b)), None) or next(
+          (f"gin config {path}" for path in config_files or [] if not tokenizes(read_text(path))), None)
+      if unclosed:
+        raise UserError(f"gin configuration: {unclosed} has an unclosed bracket or quote") from e
       raise UserError(f"gin configuration: {one_line(e)}") from e
     finally:
       logging.disable(logging.NOTSET)
     yield
   finally:
     gin.clear_config()
+
+
+def tokenizes(text):
+  """Whether Python's tokenizer, which gin's parser uses, reads ``text`` to its end (no unclosed bracket)."""
+  try:
+    for _ in tokenize.generate_tokens(io.StringIO(text).readline):
+      pass
+  except (tokenize.TokenError, SyntaxError):
+    return False
+  return True
+
+
+def read_text(path):
+  with open(path, encoding="utf-8") as f:
+    return f.read()
 
 
 INT64_MAX = 2**63 - 1  # TensorFlow's step counter is an int64

@@ -209,7 +209,7 @@ def train(model_dir, overwrite=False, model=gin.REQUIRED, training_steps=gin.REQ
                          prefetch=settings["prefetch_batches"], kind=model.batches)
   loop.run(stream, training_steps, settings, start)
 
-  with full_disk_named(os.path.join(model_dir, EXPORT_DIR), "the SavedModel"):
+  with full_disk_named(os.path.join(model_dir, EXPORT_DIR), "the SavedModel", export.saved_model_bytes(model)):
     export.export_model(model, os.path.join(model_dir, EXPORT_DIR))
   with open(os.path.join(model_dir, CHECKPOINT_DIR, CONFIGURATION_RECORD)) as f:
     model_card.ModelCard.of(model, named_data.dataset_name(), losses.reconstruction_activation(), f.read()).write(

@@ -494,6 +494,18 @@ def test_a_full_disk_at_a_checkpoint_is_one_line_naming_the_path_and_the_space(t
         "dataset.name = 'dummy_data'", "model.training_steps = 2"])
 
 
+def test_a_full_disk_at_the_export_is_one_line_naming_the_path_and_the_space(tmp_path, monkeypatch):
+  def full(*args, **kwargs):
+    raise tf.errors.ResourceExhaustedError(None, None, "variables/variables_temp; No space left on device")
+  monkeypatch.setattr(tf.saved_model, "save", full)
+  model_dir = str(tmp_path / "model")
+  with pytest.raises(UserError, match=f"no space left on the device of {model_dir}/tfhub for the SavedModel: it "
+                     f"needs about [1-9][0-9]* MB, [0-9]+ MB are free"):
+    train.train_with_gin(model_dir, gin_config_files=[GIN_FILE], gin_bindings=MODEL_BINDINGS + [
+        "dataset.name = 'dummy_data'", "model.training_steps = 2"])
+  assert not [name for name in os.listdir(model_dir) if "partial" in name]  # the half-written export is removed
+
+
 def test_rendering_dsprites_on_a_full_disk_is_refused_before_it_starts(tmp_path, monkeypatch):
   monkeypatch.setenv("DISENTANGLEMENT_LIB_DATA", str(tmp_path))
   monkeypatch.setattr(dsprites_render, "write_dsprites_npz", lambda *args, **kwargs: pytest.fail("rendered"))

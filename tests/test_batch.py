@@ -217,6 +217,52 @@ def test_bad_input_is_one_clear_error(tmp_path):
   assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].startswith("error: --representations")
 
 
+def test_workers_are_capped_at_the_memory_their_data_sets_need_and_zero_or_less_is_refused(
+    representations, monkeypatch, capsys):
+  assert 0 < workers.memory_available() <= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+  monkeypatch.setattr(workers, "memory_available", lambda: 5 * 2**30)
+  monkeypatch.setattr(workers, "cpu_count", lambda: 8)
+  assert workers.make_backend("local", 100, memory_per_worker=2 * 2**30).workers == 2
+  assert capsys.readouterr().err == ("[workers] --workers 100 capped at 2: 8 core(s), 5.0 GiB of memory available, "
+                                     "about 2.0 GiB per worker\n")
+  assert workers.make_backend("local", 3, memory_per_worker=2**30).workers == 3 and not capsys.readouterr().err
+  # Each worker holds its own copy of the data set its pair is scored on.
+  pairs = batch.make_pairs([str(representations / "models" / "m0" / "postprocessed" / "mean")],
+                           batch.metric_configs(["mig"]))
+  assert batch.memory_per_worker(pairs) == batch.WORKER_BYTES  # dummy_data: drawn on demand
+  monkeypatch.setattr(postprocess, "recorded_dataset", lambda *args: "dsprites_full")
+  assert batch.memory_per_worker(pairs) == batch.WORKER_BYTES + 737_280 * 64 * 64
+  for count in ("0", "-3"):  # refused before the metric configs are read (which imports TensorFlow)
+    result = run_python(["-c", "import sys\nfrom evaluation import batch\ntry:\n  batch.main(['--representations', "
+                         f"'x', '--workers', '{count}'])\nexcept SystemExit as e:\n  print(e.code, 'tensorflow' in "
+                         "sys.modules)"])
+    assert result.stdout.split() == ["2", "False"], result.stdout + result.stderr
+    assert result.stderr.strip() == f"error: --workers must be at least 1, got {count}"
+
+
+def test_ctrl_c_stops_a_batch_with_one_line_and_no_resume_hint(representations, tmp_path):
+  # Ctrl-C at a terminal signals the whole process group: the batch and its workers.
+  output = str(tmp_path / "out")
+  process = subprocess.Popen(batch_command(representations, output, "--workers", "2"), cwd=REPOSITORY_ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+  try:
+    deadline = time.time() + 300
+    while not glob.glob(os.path.join(output, "**", "mig.log"), recursive=True) and time.time() < deadline:
+      assert process.poll() is None, process.communicate()
+      time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+  finally:
+    process.kill()
+    process.wait()
+  assert process.returncode == 130, stderr
+  assert [line for line in stderr.splitlines() if line.startswith("error:")] == [
+      "error: interrupted; completed work is kept"], stderr
+  assert "--resume" not in stdout + stderr and "Traceback" not in stderr, stdout + stderr
+
+
 def test_local_backend_isolates_exceptions_and_dead_workers_and_caps_threads():
   # Standard-library functions as tasks: a spawned worker imports nothing heavy for them.
   tasks = [workers.Task(int, "1"), workers.Task(os._exit, 3), workers.Task(int, "x"), workers.Task(int, "4"),

@@ -50,6 +50,7 @@ WRITERS = {  # each command that writes an output directory, given the held dire
     "evaluation.evaluate": lambda d: ["-m", "evaluation.evaluate", "--representation_dir", d + "_representation",
                                       "--output_dir", d, "--gin_config", dlib_config(
                                           "config/unsupervised_study_v1/metric_configs/mig.gin")],
+    "applications.report": lambda d: ["-m", "applications.report", d],  # it draws missing pictures into the run
 }
 
 

@@ -29,8 +29,9 @@ bindings = {json.dumps(TINY_BINDINGS + FAST_ARCHITECTURE)}
 """
 
 
-# 2 models × 2 seeds on dummy_data, a few steps each, scored with one cheap metric; plus one point whose data set
-# does not exist (model_num 10), which must fail alone.
+# 2 models × 2 seeds on dummy_data, a few steps each, scored with one cheap metric; plus one point with a batch
+# size of 0 (model_num 10), which must fail alone (found by the point itself: the check before any point starts
+# looks for unknown names, not bad values).
 TINY_SWEEP = tiny_settings("tiny") + """
 
 [[grid]]
@@ -47,11 +48,12 @@ sweep = { "beta_tc_vae.beta" = [3.0] }
 
 [[grid]]
 first_model_num = 10
-datasets = ["no_such_data"]
+datasets = ["dummy_data"]
 seeds = [0]
 
 [[grid.models]]
 gin = "gin_configs/beta_vae.gin"
+bindings = ["model.batch_size = 0"]
 """
 
 
@@ -134,6 +136,48 @@ def test_bad_sweep_files_are_one_clear_error(tmp_path):
   assert result.returncode == 2 and result.stderr.strip() == f"error: sweep file {missing} does not exist"
 
 
+def test_unknown_names_in_a_sweep_file_are_refused_naming_the_grid_and_model(tmp_path):
+  sweep_file = str(tmp_path / "bad.toml")
+  for change, message in (
+      (('"beta_tc_vae.beta" = [3.0]', '"beta_tc_vae.betta" = [3.0]'),
+       "grid 1, model 2: gin configuration: Configurable 'beta_tc_vae' doesn't have a parameter named 'betta'"),
+      (('bindings = ["model.batch_size = 0"]', 'bindings = ["vea.beta = 2."]'),
+       "grid 2, model 1: gin configuration: No configurable matching 'vea'"),
+      (('bindings = ["model.batch_size = 0"]', 'bindings = ["encoder.encoder_fn = @no_such_encoder"]'),
+       "grid 2, model 1: gin configuration: No configurable matching reference '@no_such_encoder'"),
+      (('bindings = ["model.batch_size = 0"]', 'bindings = ["vae.beta = [1.,"]'),
+       "grid 2, model 1: gin configuration: binding 'vae.beta = \\[1.,' has an unclosed bracket"),
+      (('datasets = ["dummy_data"]\nseeds = [0]', 'datasets = ["dummy_data", "no_such_data"]\nseeds = [0]'),
+       "grid 2, model 1: unknown dataset.name 'no_such_data'; known names: .*dummy_data"),
+      (('metric_bindings = ["mig.num_train = 100"]', 'metric_bindings = ["mig.num_trian = 100"]'),
+       "grid 1, model 1: gin configuration: Configurable 'mig' doesn't have a parameter named 'num_trian'")):
+    with open(sweep_file, "w") as f:
+      f.write(TINY_SWEEP.replace(*change))
+    _, points = sweep.load_sweep(sweep_file)
+    with pytest.raises(UserError, match=f"^{sweep_file}: {message}"):
+      sweep.check_settings(sweep.settings_to_check(points))
+  _, points = sweep.load_sweep(STUDY_FILE)  # dlib's study: 21,000 points are 60 checks, and all pass
+  assert len(sweep.settings_to_check(points)) == 60
+  sweep.check_settings(sweep.settings_to_check(points))
+
+
+def test_a_sweep_with_an_unknown_name_starts_no_point_and_its_dry_run_needs_no_tensorflow(tmp_path):
+  sweep_file = tmp_path / "bad.toml"
+  sweep_file.write_text(TINY_SWEEP.replace('datasets = ["dummy_data"]\nseeds = [0]', 'datasets = ["no_such_data"]\n'
+                                           'seeds = [0]'))
+  output = tmp_path / "out"
+  result = run_python(["-m", "evaluation.sweep", str(sweep_file), "--output", str(output), "--workers", "1"])
+  assert result.returncode == 2, result.stderr
+  errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+  assert len(errors) == 1 and errors[0].startswith(f"error: {sweep_file}: grid 2, model 1: unknown dataset.name "
+                                                   f"'no_such_data'; known names: "), result.stderr
+  assert not os.path.exists(output)  # no point started: no sweep_point.json, no log, no error file
+  # The check needs the configurables, which need TensorFlow: a worker does it, so a dry run stays light.
+  dry = run_python(["-c", f"import sys\nfrom evaluation import sweep\ntry:\n  sweep.main([{str(sweep_file)!r}, "
+                          f"'--dry_run'])\nexcept SystemExit:\n  pass\nprint('tensorflow' in sys.modules)"])
+  assert dry.returncode == 0 and dry.stdout.splitlines()[-1] == "False", dry.stdout + dry.stderr
+
+
 def test_a_point_started_with_other_settings_is_not_touched(tmp_path):
   sweep_file = tmp_path / "tiny.toml"
   sweep_file.write_text(TINY_SWEEP)
@@ -146,6 +190,24 @@ def test_a_point_started_with_other_settings_is_not_touched(tmp_path):
   error = read_json(output / "0.error.json")
   assert error["type"] == "UserError" and "was started with bindings" in error["message"]
   assert sorted(os.listdir(output / "0")) == ["model", "sweep_point.json"]
+
+
+def test_a_point_another_process_is_writing_keeps_its_record(tmp_path):
+  sweep_file = tmp_path / "tiny.toml"
+  sweep_file.write_text(TINY_SWEEP)
+  output = tmp_path / "out"
+  holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom submission import output_lock\n"
+                             "output_lock.claim(sys.argv[1])\nprint('held', flush=True)\ntime.sleep(600)",
+                             str(output / "0")], cwd=REPOSITORY_ROOT, stdout=subprocess.PIPE, text=True)
+  try:
+    assert holder.stdout.readline().strip() == "held"
+    summary = sweep.run_sweep(str(sweep_file), output=str(output), points_spec="0")
+  finally:
+    holder.kill()
+    holder.wait()
+  assert (summary["points"], summary["failed"], summary["completed"]) == (1, 1, 0)
+  assert f"is being written by pid {holder.pid}" in read_json(output / "0.error.json")["message"]
+  assert not os.path.exists(output / "0" / "sweep_point.json")  # the holder's point is not redefined under it
 
 
 def test_a_point_that_trained_nothing_takes_the_corrected_definition(tmp_path):
@@ -190,13 +252,13 @@ def test_tiny_sweep_runs_end_to_end_and_resumes_after_being_killed(tmp_path):
   resumed = run_python(["-m", "evaluation.sweep", str(sweep_file), "--output", str(output), "--workers", "2"])
   assert resumed.returncode == 1, resumed.stderr
   assert "5 points, 3 completed, 1 already complete, 1 failed" in resumed.stdout
-  assert "FAILED point 10" in resumed.stdout and "no_such_data" in resumed.stdout
+  assert "FAILED point 10" in resumed.stdout and "model.batch_size must be" in resumed.stdout
   assert read_json(output / "0" / "model" / "results" / "json" / "train_results.json")["uuid"] == first["uuid"]
   assert os.stat(output / "0" / "scores.json").st_mtime_ns == first["scores_mtime"]
   assert read_json(output / "0" / "metrics" / "mean" / "mig" / "results" / "json" /
                    "evaluation_results.json")["uuid"] == first["metric_uuid"]
   error = read_json(output / "10.error.json")
-  assert error["type"] == "UserError" and "no_such_data" in error["message"]
+  assert error["type"] == "UserError" and "model.batch_size must be an integer at least 1, got 0" in error["message"]
 
   # Every point in dlib's layout, trained with its own model, seed and number.
   expected = {0: ("beta_vae", 0, "vae.beta", "2.0"), 1: ("beta_vae", 1, "vae.beta", "2.0"),

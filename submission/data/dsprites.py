@@ -137,7 +137,9 @@ def _entry(name, load, loader, factors=FACTORS, shape=(64, 64, 3), dtype="float6
   return registry.DatasetEntry(
       name, load, files=[dsprites_render.DSPRITES_FILE, *files], how_to_get=f"{HOW_TO_GET} {how_to_get}".strip(),
       provenance=provenance, generator=GENERATOR, factors=factors, observation_shape=list(shape),
-      observation_dtype=dtype, loader=loader, check=check)
+      observation_dtype=dtype, loader=loader, check=check,
+      # Every variant keeps dSprites' one-channel images (colour, noise and scream are applied per batch).
+      memory_bytes=registry.uint8_images_bytes(FACTORS, 1))
 
 
 registry.register(

@@ -64,7 +64,7 @@ def _entry(name, where, sizes):
       factors=tuple(zip(MPI3D_FACTOR_NAMES, sizes)), observation_shape=[64, 64, 3], observation_dtype="float32",
       loader="submission.data.mpi3d.MPI3D (factor sizes from the number of images: 460800 -> 4x4 colours x "
              "shapes, 1036800 -> 6x6; uint8 in memory)",
-      check=_check)
+      check=_check, memory_bytes=registry.uint8_images_bytes(zip(MPI3D_FACTOR_NAMES, sizes), 3))
 
 
 registry.register(

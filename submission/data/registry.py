@@ -68,6 +68,8 @@ class DatasetEntry:
   ``factors``: (name, number of values) per factor, as the data set reports them; ``check(paths)`` (paths: one
   existing path per item of ``files``) reads headers only, raises a UserError when something is wrong and returns
   {"detail": str, optionally "factors_num_values": list}. ``loader``: one line saying which code loads it.
+  ``memory_bytes``: what a loaded copy holds in memory (its images), for ``evaluation.batch``'s cap on workers; None
+  when it is small, shared (memory-mapped) or made on demand.
   """
   name: str
   load: Callable[[], object]
@@ -81,10 +83,20 @@ class DatasetEntry:
   observation_dtype: Optional[str] = None
   loader: str = ""
   check: Optional[Callable] = None
+  memory_bytes: Optional[int] = None
 
   def required_files(self):
     """``files``, evaluated now (see the class docstring)."""
     return tuple(self.files() if callable(self.files) else self.files)
+
+
+def uint8_images_bytes(factors, channels):
+  """The memory of one uint8 64x64 image per factor combination (how the project's loaders and dlib's DSprites keep
+  them); ``factors``: (name, number of values) pairs."""
+  size = channels * 64 * 64
+  for _, num_values in factors:
+    size *= num_values
+  return size
 
 
 _REGISTRY = {}

@@ -112,4 +112,4 @@ registry.register(registry.DatasetEntry(
     factors=tuple(zip(SHAPES3D_FACTOR_NAMES, SHAPES3D_FACTOR_SIZES)), observation_shape=[64, 64, 3],
     observation_dtype="float32",
     loader="submission.data.shapes3d.Shapes3D (reads the public .h5; uint8 in memory, dlib's needs 22 GiB)",
-    check=_check))
+    check=_check, memory_bytes=registry.uint8_images_bytes(zip(SHAPES3D_FACTOR_NAMES, SHAPES3D_FACTOR_SIZES), 3)))
