@@ -78,6 +78,7 @@ def collect_run(point_dir, results_dir):
     return None
   from submission.training_curves import read_scalars  # pylint: disable=import-outside-toplevel  (TensorFlow)
   label, dataset = label_of(point)
+  seed = binding_values(point).get("model.random_seed")
   target = os.path.join(results_dir, f"{point['model_num']}_{label.replace(' ', '_').replace('=', '')}")
   shutil.rmtree(target, ignore_errors=True)
   os.makedirs(target)
@@ -103,7 +104,6 @@ def collect_run(point_dir, results_dir):
   write_json_atomically(os.path.join(target, "scores.json"),
                         {metric: table.headline(metric, values) for metric, values in metrics.items()})
   steps = train_results.get("global_step") if train_results else max((max(s) for s, _ in curves.values()), default=0)
-  seed = binding_values(point).get("model.random_seed")
   run = {"label": label, "model_num": point["model_num"], "gin_file": point["gin_file"], "bindings": point["bindings"],
          "dataset": dataset, "seed": int(seed) if seed is not None else None,
          "dataset_provenance": provenance.get("dataset_provenance"),
@@ -197,22 +197,25 @@ def write_table(rows, results_dir, ervae=None):
     f.write("\n".join(lines) + "\n")
 
 
+def seed_groups(items, key):
+  """{key(item): [items]} of the complete items (table rows or runs) whose configuration ran at least twice."""
+  groups = {}
+  for item in items:
+    if item["status"] == "complete":
+      groups.setdefault(key(item), []).append(item)
+  return {name: members for name, members in groups.items() if len(members) >= 2}
+
+
 def seed_summary(rows):
   """Median and range over seeds of every configuration (model label and data set) with two or more complete runs:
   one row per configuration, ``n`` (runs) and, per number column, ``<column> median`` and ``<column> range`` (as
   "min–max"). Configurations run once are left out: a median of one is no summary."""
   from statistics import median  # pylint: disable=import-outside-toplevel
-  groups = {}
-  for row in rows:
-    if row["status"] == "complete":
-      groups.setdefault((row["model"], row["dataset"]), []).append(row)
   first = next(iter(rows), {})
   skip = {"run", "model", "dataset", "seed", "status", "steps", "active dims", CAPACITY_GAP, "wall time"}
   columns = [c for c in first if c not in skip]
   summary = []
-  for (model, dataset), members in groups.items():
-    if len(members) < 2:
-      continue
+  for (model, dataset), members in seed_groups(rows, lambda row: (row["model"], row["dataset"])).items():
     entry = {"model": model, "dataset": dataset, "n": len(members),
              "seeds": " ".join(str(m["seed"]) for m in sorted(members, key=lambda m: m["seed"] or 0))}
     for column in columns:
@@ -270,11 +273,7 @@ def plot_all(runs, results_dir):
       axis.invert_yaxis()
     save(figure, "scores.png")
 
-  seeded = {}
-  for run in scored:
-    if run["status"] == "complete":
-      seeded.setdefault(f"{run['label']} ({run['dataset'][:8]})", []).append(run)
-  seeded = {name: members for name, members in seeded.items() if len(members) >= 2}
+  seeded = seed_groups(scored, lambda run: f"{run['label']} ({run['dataset'][:8]})")
   if seeded:
     columns = headlines([run for members in seeded.values() for run in members])
     figure, axes = plt.subplots(1, len(columns), figsize=(3.6 * len(columns), 0.5 * len(seeded) + 1.6),
