@@ -164,9 +164,10 @@ def test_killed_run_resumes_from_its_checkpoint_and_ends_as_the_uninterrupted_ru
   process = subprocess.Popen([sys.executable] + train_command(resumed_dir, steps), cwd=REPOSITORY_ROOT, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   checkpoint_dir = os.path.join(resumed_dir, "tf_checkpoint")
+  # Wait for the checkpoint state file, not the first .index: TF writes the state file after the checkpoint's data
+  # and index, so a kill between the two leaves a run with no checkpoint on record (which resumes from step 0).
   deadline = time.time() + 300
-  while time.time() < deadline and not (os.path.isdir(checkpoint_dir) and any(
-      f.startswith("model.ckpt-") and f.endswith(".index") for f in os.listdir(checkpoint_dir))):
+  while time.time() < deadline and not (os.path.isdir(checkpoint_dir) and tf.train.latest_checkpoint(checkpoint_dir)):
     time.sleep(0.05)
   process.send_signal(signal.SIGKILL)
   process.wait()
