@@ -185,8 +185,9 @@ def load_sweep(path):
       if num in taken:
         raise UserError(f"{where}: model_num {num} is already used by grid {taken[num]}")
       taken[num] = g + 1
-      points.append({"model_num": num, "gin_file": gin_file,
-                     "bindings": grid_bindings + model_bindings + [
+      setting_bindings = grid_bindings + model_bindings
+      points.append({"model_num": num, "gin_file": gin_file, "setting_bindings": setting_bindings,
+                     "bindings": setting_bindings + [
                          f"dataset.name = {gin_literal(dataset)}", f"model.random_seed = {seed}",
                          f"model.model_num = {num}"],
                      "metrics": grid_metrics, "metric_bindings": grid_metric_bindings,
@@ -221,12 +222,12 @@ def select_points(points, spec):
 # --- the check before any point starts --------------------------------------------------------------------------
 
 def settings_to_check(points):
-  """One check per distinct setting of ``points``: the first point of each model entry's setting (its bindings but
-  the data set, seed and number every point adds last) with all the data sets its points use. The study file's
+  """One check per distinct setting of ``points``: the first point of each model entry's setting (its bindings
+  without the data set, seed and number each point adds) with all the data sets its points use. The study file's
   33,600 points are 60 checks."""
   checks = {}
   for point in points:
-    key = (point["where"], point["gin_file"], tuple(point["bindings"][:-3]), tuple(point["metrics"]),
+    key = (point["where"], point["gin_file"], tuple(point["setting_bindings"]), tuple(point["metrics"]),
            tuple(point["metric_bindings"]))
     if key not in checks:
       checks[key] = {"where": point["where"], "gin_path": resolve_gin_file(point["gin_file"]),
