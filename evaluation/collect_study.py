@@ -182,10 +182,6 @@ def write_table(rows, results_dir, ervae=None):
   # Columns no run fills (a seed where the study has none, PVAE's active dimensions in a study without PVAE) are
   # left out.
   columns = [c for c in (rows[0] if rows else []) if any(row[c] not in (None, "") for row in rows)]
-  with atomic_path(os.path.join(results_dir, "table.csv")) as temporary, open(temporary, "w", newline="") as f:
-    writer = csv.DictWriter(f, columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
   lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
   lines += ["| " + " | ".join(format_cell(row[c]) for c in columns) + " |" for row in rows]
   if ervae:
@@ -193,8 +189,17 @@ def write_table(rows, results_dir, ervae=None):
               "| model | ELBO | IWAE |", "|---|---|---|"]
     lines += [f"| {name} | {format_cell(values.get('elbo'))} | {format_cell(values.get('iwae'))} |"
               for name, values in ervae.get("models", {}).items()]
-  with atomic_path(os.path.join(results_dir, "table.md")) as temporary, open(temporary, "w") as f:
-    f.write("\n".join(lines) + "\n")
+  write_csv_and_markdown(results_dir, "table", columns, rows, lines)
+
+
+def write_csv_and_markdown(results_dir, stem, columns, rows, markdown_lines):
+  """``<stem>.csv`` (``rows`` under ``columns``; other keys left out) and ``<stem>.md``, each written atomically."""
+  with atomic_path(os.path.join(results_dir, f"{stem}.csv")) as temporary, open(temporary, "w", newline="") as f:
+    writer = csv.DictWriter(f, columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+  with atomic_path(os.path.join(results_dir, f"{stem}.md")) as temporary, open(temporary, "w") as f:
+    f.write("\n".join(markdown_lines) + "\n")
 
 
 def seed_groups(items, key):
@@ -232,10 +237,6 @@ def write_seed_summary(summary, results_dir):
   if not summary:
     return
   columns = list(dict.fromkeys(key for entry in summary for key in entry))
-  with atomic_path(os.path.join(results_dir, "seeds.csv")) as temporary, open(temporary, "w", newline="") as f:
-    writer = csv.DictWriter(f, columns)
-    writer.writeheader()
-    writer.writerows(summary)
   numbers = [c.removesuffix(" median") for c in columns if c.endswith(" median")]
   lines = ["Median [range] over seeds of each configuration with two or more complete runs.", "",
            "| model | dataset | n | " + " | ".join(numbers) + " |", "|" + "---|" * (3 + len(numbers))]
@@ -243,8 +244,7 @@ def write_seed_summary(summary, results_dir):
     cells = [f"{format_cell(entry[f'{c} median'])} [{entry[f'{c} range']}]" if f"{c} median" in entry else ""
              for c in numbers]
     lines.append(f"| {entry['model']} | {entry['dataset']} | {entry['n']} | " + " | ".join(cells) + " |")
-  with atomic_path(os.path.join(results_dir, "seeds.md")) as temporary, open(temporary, "w") as f:
-    f.write("\n".join(lines) + "\n")
+  write_csv_and_markdown(results_dir, "seeds", columns, summary, lines)
 
 
 def plot_all(runs, results_dir):
