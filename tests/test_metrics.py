@@ -196,6 +196,18 @@ def test_explicitness_of_simple_curves():
   assert dci_es.explicitness(capacities, [0., 1., 1.], 1.) == 1.  # the running minimum: capacity never hurts
 
 
+def test_explicitness_baseline_is_the_authors_chance_error_over_the_factors_values():
+  assert dci_es.baseline_loss(3) == pytest.approx(2 / 3)  # the authors' number for dSprites' shapes
+  assert dci_es.baseline_loss(6) == pytest.approx(5 / 6)
+  # Given codes alone, a factor's values are those that occur; the wrapper passes the data set's count instead,
+  # which a small sample may not show in full. A curve falling halfway at the middle capacity scores differently.
+  ys = np.repeat(np.arange(4), 50)[None, :]
+  mus = (ys + 0.4 * np.random.RandomState(0).randn(1, 200)).astype(np.float32)
+  observed = dci_es.dci_es_of_codes(mus, ys, mus, ys, capacities=(1, 2, 3), num_trees=5)
+  declared = dci_es.dci_es_of_codes(mus, ys, mus, ys, capacities=(1, 2, 3), num_trees=5, num_values=[40])
+  assert observed["explicitness"] != pytest.approx(declared["explicitness"])
+
+
 def small_dci_es(mus, ys, num_train=1500):
   return dci_es.dci_es_of_codes(mus[:, :num_train], ys[:, :num_train], mus[:, num_train:], ys[:, num_train:],
                                 capacities=(1, 2, 3, 4, 8), num_trees=20, seed=0)

@@ -32,14 +32,17 @@ stated:
   factor and depth, a classifier since dlib's factors are discrete (the authors use a classifier for discrete
   factors).
 * **Loss**: 1 − test accuracy (the authors' "1 − R² or accuracy").
-* **Baseline loss ℓ_b,k (the project's)**: the error of always predicting the factor's most frequent test value,
-  1 − max_v p(z_k = v). The authors write one number per data set and factor into their script (2/3 for
-  dSprites' 3 shapes, which this gives, and 1 for the factors they treat as continuous).
-* **ℓ*_k is the curve's own lowest loss**, as the authors' code computes E (their comment: the normaliser
-  assumes the ideal loss 0). So E measures how early a representation reaches *its* best loss, and is read with I:
+* **Baseline loss ℓ_b,k**: 1 − 1/n_k for a factor of n_k values, the error of a guess that ignores the code, as
+  the authors' script writes it for every categorical factor (``src/simple_gather.py``: 2/3 for dSprites' 3
+  shapes, 5/6 for 6 values). n_k is the data set's number of values of the factor (``factors_num_values``); the
+  pure function, given codes alone, counts the values that occur. The authors treat some factors as continuous
+  (MPI3D's and Cars3D's angles and heights: loss 1 − R², baseline 1); here every factor is a class, as dlib's are.
+* **ℓ*_k is the curve's own lowest loss** in the area, and 0 in the normaliser Z_k, as the authors' code computes
+  E for the paper (``metrics/explitcitness.py``; their comment says so). So E measures how early a representation reaches *its* best loss, and is read with I:
   a code that tells nothing has a flat curve, and E near 1, with I at chance.
 * **D, C, I** from the probe family member with the highest mean test accuracy (the authors' ``best_info_ind``);
   its impurity importances |feature_importances_| form the importance matrix.
+* **S = K / L** as the paper defines it; the authors' code does not compute it.
 * **Sampling (the project's)**: ``num_train`` training and ``num_test`` test points drawn by dlib's
   ``generate_batch_factor_code``, as dlib's DCI draws them (10,000 and 5,000 in the metric config).
 
@@ -67,7 +70,8 @@ def compute_dci_es(ground_truth_data, representation_function, random_state, art
   mus_test, ys_test = utils.generate_batch_factor_code(ground_truth_data, representation_function, num_test,
                                                        random_state, batch_size)
   return dci_es_of_codes(mus_train, ys_train, mus_test, ys_test, capacities, num_trees,
-                         seed=int(random_state.randint(2**31 - 1)))
+                         seed=int(random_state.randint(2**31 - 1)),
+                         num_values=ground_truth_data.factors_num_values)
 
 
 def explicitness(capacities, losses, baseline_loss):
@@ -79,10 +83,9 @@ def explicitness(capacities, losses, baseline_loss):
   return float(1. - area / (0.5 * (x[-1] - x[0]) * baseline_loss))
 
 
-def baseline_loss(y):
-  """Error of always predicting the most frequent value of ``y``."""
-  _, counts = np.unique(y, return_counts=True)
-  return 1. - counts.max() / counts.sum()
+def baseline_loss(num_values):
+  """The error of a guess that ignores the code, for a factor of ``num_values`` equally likely values."""
+  return 1. - 1. / num_values
 
 
 def loss_capacity(mus_train, ys_train, mus_test, ys_test, capacities=AUTHORS_CAPACITIES, num_trees=100, seed=0):
@@ -102,13 +105,18 @@ def loss_capacity(mus_train, ys_train, mus_test, ys_test, capacities=AUTHORS_CAP
   return losses, train_accuracy, importance
 
 
-def dci_es_of_codes(mus_train, ys_train, mus_test, ys_test, capacities=AUTHORS_CAPACITIES, num_trees=100, seed=0):
-  """DCI-ES of codes [num_codes, num_points] and factors [num_factors, num_points] (dlib's layout)."""
+def dci_es_of_codes(mus_train, ys_train, mus_test, ys_test, capacities=AUTHORS_CAPACITIES, num_trees=100, seed=0,
+                    num_values=None):
+  """DCI-ES of codes [num_codes, num_points] and factors [num_factors, num_points] (dlib's layout); ``num_values``:
+  each factor's number of values (default: the number that occur in the train and test points)."""
   if len(capacities) < 2 or list(capacities) != sorted(set(capacities)):
     raise ValueError(f"dci_es.capacities must be at least two increasing depths, not {capacities}")
   losses, train_accuracy, importance = loss_capacity(mus_train, ys_train, mus_test, ys_test, capacities, num_trees,
                                                      seed)
-  per_factor = [explicitness(capacities, losses[:, k], baseline_loss(ys_test[k])) for k in range(ys_test.shape[0])]
+  if num_values is None:
+    num_values = [np.unique(np.concatenate([ys_train[k], ys_test[k]])).size for k in range(ys_train.shape[0])]
+  per_factor = [explicitness(capacities, losses[:, k], baseline_loss(num_values[k]))
+                for k in range(ys_test.shape[0])]
   best = int(np.argmax(1. - losses.mean(axis=1)))
   scores = {"disentanglement": dci.disentanglement(importance[best]),
             "completeness": dci.completeness(importance[best]),
