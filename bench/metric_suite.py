@@ -7,9 +7,10 @@ vs cached, one after the other per metric in the same run, then the cached suite
 Needs a postprocessed mean representation of a model trained on a deterministic data set (e.g. rendered dSprites:
 ``DISENTANGLEMENT_LIB_DATA`` must hold it). Every evaluation writes into a temporary directory, so the
 representation's own metrics are untouched; its representation cache is deleted first and rebuilt (timed on its
-own line). Prints one line per metric, ``<metric> uncached_s=<a> cached_s=<b>``, then ``cache_build_s``, the
-totals, and ``suite_wall_s_<N>_workers`` for each worker count (the pipeline's schedule: metrics in their own
-processes, longest first, the cache built by the first metric that needs it). The machine's speed drifts, so metrics
+own line). Prints one line per metric, ``<metric> uncached_s=<a> cached_s=<b>`` with the CPU seconds (all threads)
+beside each, then ``cache_build_s``, the totals, and ``suite_wall_s_<N>_workers`` for each worker count (the
+pipeline's schedule: metrics in their own processes, longest first, the cache built by the first metric that needs
+it) with the suite's CPU seconds: no schedule on C cores can take less wall time than CPU seconds / C. The machine's speed drifts, so metrics
 alternate uncached/cached rather than running one whole suite after the other. The uncached runs are dlib's way
 throughout: DCI fits its factors one after the other (``DCI_FIT_WORKERS=1``); the cached runs and the suite fit
 them at once (``evaluation/metrics/dci_parallel.py``, same numbers). ``bench/dci_fits.py`` times DCI's fits alone.
@@ -17,6 +18,7 @@ them at once (``evaluation/metrics/dci_parallel.py``, same numbers). ``bench/dci
 
 import argparse
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -32,12 +34,18 @@ from submission.data.observation_index import observation_index  # noqa: E402
 from submission.results import gin_value  # noqa: E402
 
 
+def children_cpu_seconds():
+  usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+  return usage.ru_utime + usage.ru_stime
+
+
 def evaluate_once(representation_dir, metric, output_dir, bindings):
+  """(wall seconds, CPU seconds of this process's threads) of one evaluation in this process."""
   np.random.seed(0)  # as batch evaluation does before each pair
-  start = time.time()
+  start, start_cpu = time.time(), time.process_time()
   evaluate.evaluate_with_gin(representation_dir, output_dir, overwrite=True,
                              gin_config_files=[table.metric_config(metric)], gin_bindings=bindings)
-  return time.time() - start
+  return time.time() - start, time.process_time() - start_cpu
 
 
 def build_cache(representation_dir):
@@ -49,9 +57,9 @@ def build_cache(representation_dir):
   if index is None:
     raise SystemExit(f"{name} has random observations: nothing to cache")
   function = evaluate.load_representation_function(representation_dir, data.observation_shape)
-  start = time.time()
+  start, start_cpu = time.time(), time.process_time()
   representation_cache.load_or_build(representation_dir, name, data, index, function, build=True)
-  return time.time() - start
+  return time.time() - start, time.process_time() - start_cpu
 
 
 def suite_wall_seconds(representation_dir, metrics, bindings, num_workers, scratch):
@@ -60,11 +68,12 @@ def suite_wall_seconds(representation_dir, metrics, bindings, num_workers, scrat
            for metric in sorted(metrics, key=table.longest_first)]
   backend = workers.LocalBackend(num_workers) if num_workers > 1 else workers.InProcessBackend()
   shutil.rmtree(layout.representation_cache_dir(representation_dir), ignore_errors=True)
-  start = time.time()
+  start, start_cpu = time.time(), time.process_time() + children_cpu_seconds()
   summary = batch.run_batch(pairs, backend, label=f"suite x{num_workers}")
   if summary["failed"]:
     raise SystemExit(f"suite failed: {summary['failures']}")
-  return time.time() - start
+  # The workers have exited (and been waited for) by now, so their CPU time is in RUSAGE_CHILDREN.
+  return time.time() - start, time.process_time() + children_cpu_seconds() - start_cpu
 
 
 def main():
@@ -79,29 +88,30 @@ def main():
   metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
   scratch = tempfile.mkdtemp(prefix="metric_suite-")
   try:
-    cache_s = build_cache(args.representation)
-    print(f"cache_build_s={cache_s:.1f}", flush=True)
+    cache_s, cache_cpu_s = build_cache(args.representation)
+    print(f"cache_build_s={cache_s:.1f} cache_build_cpu_s={cache_cpu_s:.1f}", flush=True)
     totals = {"uncached": 0.0, "cached": cache_s}
     for metric in metrics:
-      times = {}
+      times, cpu = {}, {}
       for mode, enabled in (("uncached", False), ("cached", True)):
         if mode == "uncached" and args.skip_uncached:
           continue
         fits = {dci_parallel.FIT_WORKERS_ENV: "1"} if mode == "uncached" else {}  # dlib's sequential DCI
         with workers.patched_environment(fits):
-          times[mode] = evaluate_once(args.representation, metric, os.path.join(scratch, mode, metric),
-                                      args.metric_bindings + [f"representation_cache.enabled = {enabled}"])
+          times[mode], cpu[mode] = evaluate_once(args.representation, metric, os.path.join(scratch, mode, metric),
+                                                 args.metric_bindings + [f"representation_cache.enabled = {enabled}"])
         totals[mode] += times[mode]
-      print(f"{metric} " + " ".join(f"{mode}_s={seconds:.1f}" for mode, seconds in times.items()), flush=True)
+      print(f"{metric} " + " ".join(f"{mode}_s={times[mode]:.1f} {mode}_cpu_s={cpu[mode]:.1f}" for mode in times),
+            flush=True)
     if not args.skip_uncached:
       print(f"total_uncached_s={totals['uncached']:.1f}")
     print(f"total_cached_s={totals['cached']:.1f} (including the cache build)")
     if not args.skip_uncached:
       print(f"speedup={totals['uncached'] / totals['cached']:.2f}")
     for num_workers in [int(w) for w in args.workers.split(",") if w.strip()]:
-      seconds = suite_wall_seconds(args.representation, metrics, args.metric_bindings, num_workers, scratch)
-      print(f"suite_wall_s_{num_workers}_workers={seconds:.1f} ({cli.format_duration(seconds)}, cache build included)",
-            flush=True)
+      seconds, cpu_seconds = suite_wall_seconds(args.representation, metrics, args.metric_bindings, num_workers, scratch)
+      print(f"suite_wall_s_{num_workers}_workers={seconds:.1f} ({cli.format_duration(seconds)}, cache build included) "
+            f"suite_cpu_s={cpu_seconds:.1f}", flush=True)
   finally:
     shutil.rmtree(scratch, ignore_errors=True)
 
