@@ -43,7 +43,7 @@ def test_parallel_fits_equal_dlibs(name, codes, ys):
   expected_state = np.random.get_state()
   np.random.seed(7)
   got = dci_parallel.compute_importance_gbt(*inputs, num_workers=3)
-  with dci_parallel.fits_in_parallel(num_workers=2):
+  with dci_parallel.fits_in_parallel():  # as many at once as fits_at_once chooses on this machine's cores
     got_scores = dci._compute_dci(*inputs)  # pylint: disable=protected-access
   np.testing.assert_array_equal(got[0], expected[0])
   assert got[1:] == expected[1:]
@@ -85,7 +85,7 @@ def test_fit_workers_from_the_environment(monkeypatch):
   monkeypatch.setenv(dci_parallel.FIT_WORKERS_ENV, "3")
   assert dci_parallel.fit_workers() == 3
   monkeypatch.setenv(dci_parallel.FIT_WORKERS_ENV, "")
-  assert dci_parallel.fit_workers() == dci_parallel.available_cores()
+  assert dci_parallel.fit_workers() is None  # fits_at_once decides
   monkeypatch.setenv(dci_parallel.FIT_WORKERS_ENV, "0")
   from submission.errors import UserError  # pylint: disable=import-outside-toplevel
   with pytest.raises(UserError, match="DCI_FIT_WORKERS='0'"):
@@ -93,3 +93,23 @@ def test_fit_workers_from_the_environment(monkeypatch):
   monkeypatch.setenv(dci_parallel.FIT_WORKERS_ENV, "1")
   with dci_parallel.fits_in_parallel():
     assert dci.compute_importance_gbt.__module__ == dci.__name__  # 1: dlib's own loop
+
+
+DSPRITES_TREES = [300, 600, 4000, 3200, 3200]  # 100 stages x shape 3, scale 6, orientation 40, x 32, y 32 classes
+
+
+def test_shared_makespan_by_hand():
+  # 2 at once on 2 cores: orientation (4000), then shape and scale, beside x then y (6400).
+  assert dci_parallel.shared_makespan(DSPRITES_TREES, 2, 2) == pytest.approx(6400)
+  # 3 at once share 2 cores at 2/3 each: x and y end at 4800 with 800 of orientation left; shape and scale join it,
+  # three at 2/3 until shape ends (+450), then two at full speed: scale's 300 and orientation's 500 left (+500).
+  assert dci_parallel.shared_makespan(DSPRITES_TREES, 3, 2) == pytest.approx(5750)
+  assert dci_parallel.shared_makespan(DSPRITES_TREES, 1, 2) == pytest.approx(11300)  # one after the other
+  assert dci_parallel.shared_makespan(DSPRITES_TREES, 5, 16) == pytest.approx(4000)  # the longest fit bounds it
+
+
+def test_fits_at_once_takes_the_fewest_that_finish_soonest():
+  assert dci_parallel.fits_at_once(DSPRITES_TREES, 2) == 3  # 5750 against 6400 (2), 6050 (4 and 5)
+  assert dci_parallel.fits_at_once(DSPRITES_TREES, 1) == 1  # every count takes 11300: dlib's own loop
+  assert dci_parallel.fits_at_once(DSPRITES_TREES, 16) == 3  # the three longest at once already end at 4000
+  assert dci_parallel.fits_at_once([100, 100], 2) == 2
