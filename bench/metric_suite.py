@@ -10,10 +10,11 @@ representation's own metrics are untouched; its representation cache is deleted 
 own line). Prints one line per metric, ``<metric> uncached_s=<a> cached_s=<b>`` with the CPU seconds (all threads)
 beside each, then ``cache_build_s``, the totals, and ``suite_wall_s_<N>_workers`` for each worker count (the
 pipeline's schedule: metrics in their own processes, longest first, the cache built by the first metric that needs
-it) with the suite's CPU seconds: no schedule on C cores can take less wall time than CPU seconds / C. The machine's speed drifts, so metrics
-alternate uncached/cached rather than running one whole suite after the other. The uncached runs are dlib's way
-throughout: DCI fits its factors one after the other (``DCI_FIT_WORKERS=1``); the cached runs and the suite fit
-them at once (``evaluation/metrics/dci_parallel.py``, same numbers). ``bench/dci_fits.py`` times DCI's fits alone.
+it) with the suite's CPU seconds: no schedule on C cores can take less wall time than CPU seconds / C. The machine's
+speed drifts, so metrics alternate uncached/cached rather than running one whole suite after the other. The uncached
+runs are dlib's way throughout: DCI fits its factors one after the other (``DCI_FIT_WORKERS=1``); the cached runs
+and the suite fit them at once (``evaluation/metrics/dci_parallel.py``, same numbers). ``bench/dci_fits.py`` times
+DCI's fits alone.
 """
 
 import argparse
@@ -109,7 +110,8 @@ def main():
     if not args.skip_uncached:
       print(f"speedup={totals['uncached'] / totals['cached']:.2f}")
     for num_workers in [int(w) for w in args.workers.split(",") if w.strip()]:
-      seconds, cpu_seconds = suite_wall_seconds(args.representation, metrics, args.metric_bindings, num_workers, scratch)
+      seconds, cpu_seconds = suite_wall_seconds(args.representation, metrics, args.metric_bindings, num_workers,
+                                                scratch)
       print(f"suite_wall_s_{num_workers}_workers={seconds:.1f} ({cli.format_duration(seconds)}, cache build included) "
             f"suite_cpu_s={cpu_seconds:.1f}", flush=True)
   finally:

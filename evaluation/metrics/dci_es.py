@@ -38,8 +38,9 @@ stated:
   pure function, given codes alone, counts the values that occur. The authors treat some factors as continuous
   (MPI3D's and Cars3D's angles and heights: loss 1 − R², baseline 1); here every factor is a class, as dlib's are.
 * **ℓ*_k is the curve's own lowest loss** in the area, and 0 in the normaliser Z_k, as the authors' code computes
-  E for the paper (``metrics/explitcitness.py``; their comment says so). So E measures how early a representation reaches *its* best loss, and is read with I:
-  a code that tells nothing has a flat curve, and E near 1, with I at chance.
+  E for the paper (``metrics/explitcitness.py``; their comment says so). So E measures how early a representation
+  reaches *its* best loss, and is read with I: a code that tells nothing has a flat curve, and E near 1, with I at
+  chance.
 * **D, C, I** from the probe family member with the highest mean test accuracy (the authors' ``best_info_ind``);
   its impurity importances |feature_importances_| form the importance matrix.
 * **S = K / L** as the paper defines it; the authors' code does not compute it.

@@ -4,9 +4,10 @@ dlib's ``dci`` (``compute_dci`` → ``_compute_dci`` → ``compute_importance_gb
 ``GradientBoostingClassifier()`` per factor, one after the other: on dSprites 5 fits of 100 stages × (3 + 6 + 40 +
 32 + 32 = 113 trees per stage), most of the wall time of the whole five-metric suite. The fits are independent, so
 ``compute_importance_gbt`` here runs them at once, longest first, as many at a time as finish soonest (below), and
-returns what dlib's returns: the same importance matrix, train and test accuracies, bit for bit. dlib's ``compute_dci``, ``_compute_dci``,
-``disentanglement`` and ``completeness`` run unchanged: ``fits_in_parallel()`` swaps only the module attribute
-``compute_importance_gbt`` that ``_compute_dci`` looks up, and restores it afterwards.
+returns what dlib's returns: the same importance matrix, train and test accuracies, bit for bit. dlib's
+``compute_dci``, ``_compute_dci``, ``disentanglement`` and ``completeness`` run unchanged: ``fits_in_parallel()``
+swaps only the module attribute ``compute_importance_gbt`` that ``_compute_dci`` looks up, and restores it
+afterwards.
 
 #### The global random state
 
@@ -36,10 +37,10 @@ dlib's own loop). Measured with ``bench/dci_fits.py``: docs/benchmarks.md.
 
 #### Threads, not processes
 
-The fits run in threads of the evaluating process: scikit-learn's tree builder runs without the GIL, and the
-metric workers of the pipeline and of batch evaluation are daemonic processes, which may not start processes of
-their own. The environment variable ``DCI_FIT_WORKERS`` (default: ``fits_at_once`` on the cores this process may use) sets
-how many fits run at once; 1 is dlib's own sequential loop. It is not a gin parameter because it cannot change a result:
+The fits run in threads of the evaluating process: scikit-learn's tree builder runs without the GIL, and the metric
+workers of the pipeline and of batch evaluation are daemonic processes, which may not start processes of their own.
+The environment variable ``DCI_FIT_WORKERS`` (default: ``fits_at_once`` on the cores this process may use) sets how
+many fits run at once; 1 is dlib's own sequential loop. It is not a gin parameter because it cannot change a result:
 a gin parameter would enter every metric's recorded operative config, and batch evaluation would take results
 recorded before it existed for results of another config.
 """
