@@ -35,22 +35,29 @@ from submission.data.observation_index import observation_index  # noqa: E402
 from submission.results import gin_value  # noqa: E402
 
 
-def children_cpu_seconds():
-  usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-  return usage.ru_utime + usage.ru_stime
+def cpu_seconds():
+  """CPU seconds of this process's threads and of its children that have been waited for."""
+  children = resource.getrusage(resource.RUSAGE_CHILDREN)
+  return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def timed(call):
+  """(wall seconds, CPU seconds) of ``call()``."""
+  start, start_cpu = time.time(), cpu_seconds()
+  call()
+  return time.time() - start, cpu_seconds() - start_cpu
 
 
 def evaluate_once(representation_dir, metric, output_dir, bindings):
-  """(wall seconds, CPU seconds of this process's threads) of one evaluation in this process."""
+  """(wall seconds, CPU seconds) of one evaluation in this process."""
   np.random.seed(0)  # as batch evaluation does before each pair
-  start, start_cpu = time.time(), time.process_time()
-  evaluate.evaluate_with_gin(representation_dir, output_dir, overwrite=True,
-                             gin_config_files=[table.metric_config(metric)], gin_bindings=bindings)
-  return time.time() - start, time.process_time() - start_cpu
+  return timed(lambda: evaluate.evaluate_with_gin(representation_dir, output_dir, overwrite=True,
+                                                  gin_config_files=[table.metric_config(metric)],
+                                                  gin_bindings=bindings))
 
 
 def build_cache(representation_dir):
-  """Deletes and rebuilds the representation cache; returns the seconds the encoding took."""
+  """Deletes and rebuilds the representation cache; returns (wall seconds, CPU seconds) of the encoding."""
   shutil.rmtree(layout.representation_cache_dir(representation_dir), ignore_errors=True)
   name = gin_value(layout.step_gin(representation_dir, layout.POSTPROCESS), "dataset.name")
   data = named_data.load(name)
@@ -58,23 +65,24 @@ def build_cache(representation_dir):
   if index is None:
     raise SystemExit(f"{name} has random observations: nothing to cache")
   function = evaluate.load_representation_function(representation_dir, data.observation_shape)
-  start, start_cpu = time.time(), time.process_time()
-  representation_cache.load_or_build(representation_dir, name, data, index, function, build=True)
-  return time.time() - start, time.process_time() - start_cpu
+  return timed(lambda: representation_cache.load_or_build(representation_dir, name, data, index, function,
+                                                          build=True))
 
 
-def suite_wall_seconds(representation_dir, metrics, bindings, num_workers, scratch):
+def time_suite(representation_dir, metrics, bindings, num_workers, scratch):
+  """(wall seconds, CPU seconds) of the cached suite through batch evaluation's schedule."""
   pairs = [batch.Pair(representation_dir, metric, (table.metric_config(metric),), tuple(bindings),
                       os.path.join(scratch, f"suite{num_workers}", metric))
            for metric in sorted(metrics, key=table.longest_first)]
   backend = workers.LocalBackend(num_workers) if num_workers > 1 else workers.InProcessBackend()
   shutil.rmtree(layout.representation_cache_dir(representation_dir), ignore_errors=True)
-  start, start_cpu = time.time(), time.process_time() + children_cpu_seconds()
-  summary = batch.run_batch(pairs, backend, label=f"suite x{num_workers}")
-  if summary["failed"]:
-    raise SystemExit(f"suite failed: {summary['failures']}")
-  # The workers have exited (and been waited for) by now, so their CPU time is in RUSAGE_CHILDREN.
-  return time.time() - start, time.process_time() + children_cpu_seconds() - start_cpu
+
+  def run():
+    summary = batch.run_batch(pairs, backend, label=f"suite x{num_workers}")
+    if summary["failed"]:
+      raise SystemExit(f"suite failed: {summary['failures']}")
+  # run_batch stops (and waits for) its workers before it returns, so their CPU time is in RUSAGE_CHILDREN.
+  return timed(run)
 
 
 def main():
@@ -110,10 +118,9 @@ def main():
     if not args.skip_uncached:
       print(f"speedup={totals['uncached'] / totals['cached']:.2f}")
     for num_workers in [int(w) for w in args.workers.split(",") if w.strip()]:
-      seconds, cpu_seconds = suite_wall_seconds(args.representation, metrics, args.metric_bindings, num_workers,
-                                                scratch)
+      seconds, cpu = time_suite(args.representation, metrics, args.metric_bindings, num_workers, scratch)
       print(f"suite_wall_s_{num_workers}_workers={seconds:.1f} ({cli.format_duration(seconds)}, cache build included) "
-            f"suite_cpu_s={cpu_seconds:.1f}", flush=True)
+            f"suite_cpu_s={cpu:.1f}", flush=True)
   finally:
     shutil.rmtree(scratch, ignore_errors=True)
 
